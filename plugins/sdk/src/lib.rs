@@ -1,0 +1,18 @@
+//! The Gatehouse plugin SDK: the one crate shared by the host and protocol plugins.
+//!
+//! A plugin implements [`Protocol`] and exports it with [`export_plugin!`]; the SDK handles the
+//! C ABI, panic containment and JSON serialization, so plugin code needs no `unsafe`.
+//! The host side (library loading) lives in `gatehouse-core` and uses [`abi`] directly.
+
+#![warn(missing_docs)]
+
+pub mod abi;
+pub mod messages;
+pub mod plugin;
+
+pub use messages::{
+    reason, BeginLoginRequest, BeginLoginResponse, CachePolicy, ExternalIdentity,
+    FinishLoginRequest, HttpError, HttpErrorKind, HttpRequest, HttpResponse, Method, PluginError,
+    PluginInfo, ValidateConfigRequest, ValidatedConfig,
+};
+pub use plugin::{Host, Protocol};

@@ -1,0 +1,236 @@
+//! The safe side of the contract: the trait a plugin author implements, the host services it
+//! may use, and the dispatcher that [`crate::export_plugin!`] wires to the C entry point.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::abi::{HostApi, RBuf, STATUS_ERROR, STATUS_OK, STATUS_PANIC};
+use crate::messages::{
+    reason, BeginLoginRequest, BeginLoginResponse, ExternalIdentity, FinishLoginRequest,
+    HttpError, HttpErrorKind, HttpRequest, HttpResponse, Method, PluginError, PluginInfo,
+    ValidateConfigRequest, ValidatedConfig,
+};
+
+/// A redirect-and-callback login protocol.
+///
+/// Implementations must be stateless across calls (the host may run several Gatehouse nodes
+/// and calls plugins from many threads at once) and must never log secrets, tokens or codes.
+pub trait Protocol: Send + Sync + 'static {
+    /// Describes the plugin. Called once at load time.
+    fn describe(&self) -> PluginInfo;
+
+    /// Checks a connection config and returns it normalised. Errors name the field.
+    fn validate_config(&self, request: ValidateConfigRequest)
+        -> Result<ValidatedConfig, PluginError>;
+
+    /// Builds the identity provider URL that starts a login.
+    fn begin_login(
+        &self,
+        host: &Host<'_>,
+        request: BeginLoginRequest,
+    ) -> Result<BeginLoginResponse, PluginError>;
+
+    /// Verifies the identity provider's callback and returns the verified identity.
+    fn finish_login(
+        &self,
+        host: &Host<'_>,
+        request: FinishLoginRequest,
+    ) -> Result<ExternalIdentity, PluginError>;
+}
+
+/// Host services available during one call.
+pub struct Host<'a> {
+    api: Option<&'a HostApi>,
+}
+
+impl<'a> Host<'a> {
+    /// A host that offers no services: every HTTP request fails. Useful in unit tests of
+    /// code paths that must not touch the network.
+    pub fn offline() -> Host<'static> {
+        Host { api: None }
+    }
+
+    /// Sends one HTTP request through the host, which enforces the deployment's network
+    /// policy (no loopback, private or link-local destinations unless allowed), timeouts and
+    /// a response size limit.
+    pub fn http(&self, request: &HttpRequest) -> Result<HttpResponse, HttpError> {
+        let Some(api) = self.api else {
+            return Err(HttpError {
+                kind: HttpErrorKind::Connect,
+                detail: "no host network available".into(),
+            });
+        };
+        let body = serde_json::to_vec(request).map_err(|e| HttpError {
+            kind: HttpErrorKind::InvalidRequest,
+            detail: e.to_string(),
+        })?;
+        let mut out = RBuf::empty();
+        // SAFETY: `api` was handed to us by the host for the duration of this call; `body`
+        // outlives the call; `out` is a valid place for the host to write its buffer.
+        let status = unsafe { (api.http)(api.ctx, body.as_ptr(), body.len(), &mut out) };
+        // SAFETY: the host filled `out` with a buffer it owns, which we copy then return.
+        let bytes = unsafe { out.to_vec() };
+        // SAFETY: the buffer came from the host and is returned to the host exactly once.
+        unsafe { (api.free_buf)(out) };
+        let malformed = |e: serde_json::Error| HttpError {
+            kind: HttpErrorKind::Connect,
+            detail: format!("malformed answer from host: {e}"),
+        };
+        if status == STATUS_OK {
+            serde_json::from_slice(&bytes).map_err(malformed)
+        } else {
+            Err(serde_json::from_slice(&bytes).map_err(malformed)?)
+        }
+    }
+}
+
+/// Runs one call of `plugin`: decodes the request, catches any panic, encodes the answer.
+///
+/// # Safety
+/// Pointers and lengths must describe readable memory for the duration of the call; `host` is
+/// null or valid for the call; `out` is writable. [`crate::export_plugin!`] is the only
+/// intended caller.
+#[doc(hidden)]
+pub unsafe fn dispatch<P: Protocol>(
+    plugin: &P,
+    host: *const HostApi,
+    method: *const u8,
+    method_len: usize,
+    request: *const u8,
+    request_len: usize,
+    out: *mut RBuf,
+) -> i32 {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: guaranteed by this function's contract.
+        let method = unsafe { bytes(method, method_len) };
+        // SAFETY: as above.
+        let request = unsafe { bytes(request, request_len) };
+        // SAFETY: the host pointer is null or valid for this call.
+        let host = Host {
+            api: unsafe { host.as_ref() },
+        };
+        call(plugin, &host, method, request)
+    }));
+    let (status, body) = match result {
+        Ok(Ok(body)) => (STATUS_OK, body),
+        Ok(Err(error)) => (STATUS_ERROR, encode_error(&error)),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic payload".to_owned());
+            let error = PluginError::new(reason::PLUGIN_PANIC, format!("plugin panicked: {message}"));
+            (STATUS_PANIC, encode_error(&error))
+        }
+    };
+    if !out.is_null() {
+        // SAFETY: `out` is writable per the contract.
+        unsafe { out.write(RBuf::from_vec(body)) };
+    }
+    status
+}
+
+/// Frees a buffer returned by [`dispatch`].
+///
+/// # Safety
+/// `buf` must come from this library's `dispatch` and be freed once.
+#[doc(hidden)]
+pub unsafe fn free(buf: RBuf) {
+    // SAFETY: per the contract, the buffer was made by RBuf::from_vec in this library.
+    unsafe { buf.free() }
+}
+
+fn call<P: Protocol>(
+    plugin: &P,
+    host: &Host<'_>,
+    method: &[u8],
+    request: &[u8],
+) -> Result<Vec<u8>, PluginError> {
+    let name = std::str::from_utf8(method).unwrap_or("");
+    let method = Method::parse(name).ok_or_else(|| {
+        PluginError::new(reason::PLUGIN_FAILURE, format!("unknown method {name:?}"))
+    })?;
+    match method {
+        Method::Describe => encode(&plugin.describe()),
+        Method::ValidateConfig => encode(&plugin.validate_config(decode(request)?)?),
+        Method::BeginLogin => encode(&plugin.begin_login(host, decode(request)?)?),
+        Method::FinishLogin => encode(&plugin.finish_login(host, decode(request)?)?),
+    }
+}
+
+fn decode<T: DeserializeOwned>(request: &[u8]) -> Result<T, PluginError> {
+    serde_json::from_slice(request)
+        .map_err(|e| PluginError::new(reason::PLUGIN_FAILURE, format!("malformed request: {e}")))
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, PluginError> {
+    serde_json::to_vec(value)
+        .map_err(|e| PluginError::new(reason::PLUGIN_FAILURE, format!("cannot encode answer: {e}")))
+}
+
+fn encode_error(error: &PluginError) -> Vec<u8> {
+    // Serialising a struct of strings cannot fail; fall back to a fixed document regardless.
+    serde_json::to_vec(error).unwrap_or_else(|_| {
+        br#"{"code":"plugin_failure","detail":"unencodable error"}"#.to_vec()
+    })
+}
+
+unsafe fn bytes<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
+    if ptr.is_null() || len == 0 {
+        &[]
+    } else {
+        // SAFETY: the caller guarantees ptr/len describe readable memory for 'a.
+        unsafe { std::slice::from_raw_parts(ptr, len) }
+    }
+}
+
+/// Exports a [`Protocol`] implementation as a Gatehouse plugin library.
+///
+/// `export_plugin!(MyProtocol, "myproto", MyProtocol::new)` defines the entry symbol the host
+/// looks for. The constructor runs once, on the first call.
+#[macro_export]
+macro_rules! export_plugin {
+    ($ty:ty, $protocol:literal, $ctor:expr) => {
+        static __GATEHOUSE_PLUGIN: ::std::sync::OnceLock<$ty> = ::std::sync::OnceLock::new();
+
+        unsafe extern "C" fn __gatehouse_call(
+            host: *const $crate::abi::HostApi,
+            method: *const u8,
+            method_len: usize,
+            request: *const u8,
+            request_len: usize,
+            out: *mut $crate::abi::RBuf,
+        ) -> i32 {
+            let plugin = __GATEHOUSE_PLUGIN.get_or_init($ctor);
+            // SAFETY: forwarded unchanged from the host, which upholds dispatch's contract.
+            unsafe {
+                $crate::plugin::dispatch(plugin, host, method, method_len, request, request_len, out)
+            }
+        }
+
+        unsafe extern "C" fn __gatehouse_free(buf: $crate::abi::RBuf) {
+            // SAFETY: the host returns each buffer from __gatehouse_call exactly once.
+            unsafe { $crate::plugin::free(buf) }
+        }
+
+        static __GATEHOUSE_DESCRIPTOR: $crate::abi::PluginDescriptor =
+            $crate::abi::PluginDescriptor {
+                abi_version: $crate::abi::ABI_VERSION,
+                struct_size: ::std::mem::size_of::<$crate::abi::PluginDescriptor>() as u32,
+                protocol: concat!($protocol, "\0").as_ptr() as *const ::std::ffi::c_char,
+                plugin_version: concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr()
+                    as *const ::std::ffi::c_char,
+                call: __gatehouse_call,
+                free_buf: __gatehouse_free,
+            };
+
+        /// Entry point the Gatehouse host looks up.
+        #[unsafe(no_mangle)]
+        pub extern "C" fn gatehouse_plugin_entry() -> *const $crate::abi::PluginDescriptor {
+            &__GATEHOUSE_DESCRIPTOR
+        }
+    };
+}
