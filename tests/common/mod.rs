@@ -1,0 +1,1104 @@
+//! Black-box harness: a real OpenID Connect provider (tests/idp, oidc-provider on Node) and a
+//! real `gatehouse serve` process per test, on SQLite or on a fresh Postgres database, driven
+//! over HTTP only.
+//!
+//! Environment knobs (all optional):
+//! - `GATEHOUSE_TEST_POSTGRES_URL`: server URL without a database name
+//!   (default `postgres://postgres@127.0.0.1:5432`); `psql` must be on PATH.
+//! - `GATEHOUSE_TEST_NODE`: the `node` binary (default `node` on PATH).
+//! - `GATEHOUSE_TEST_SHOW_LOGS=1`: print the Gatehouse log even when the test passes.
+//!
+//! A failed test prints the tail of its Gatehouse log and copies the whole of it to
+//! `tests/artifacts/` (git-ignored).
+#![allow(dead_code)]
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use reqwest::{redirect, StatusCode};
+use serde_json::{json, Value};
+use tokio::sync::OnceCell;
+use url::Url;
+
+/// Every HTTP call of the harness gives up after this long.
+pub const HTTP_TIMEOUT: Duration = Duration::from_secs(20);
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+const IDP_START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an audit assertion waits for events that may be projected asynchronously.
+const AUDIT_WAIT: Duration = Duration::from_secs(5);
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the gatehouse package lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// A short random suffix for slugs, login ids and subjects, so tests never share state.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+}
+
+/// A port that was free a moment ago (bound to 127.0.0.1:0, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
+fn http_client(builder: reqwest::ClientBuilder) -> reqwest::Client {
+    builder
+        .timeout(HTTP_TIMEOUT)
+        .connect_timeout(Duration::from_secs(5))
+        .redirect(redirect::Policy::none())
+        .build()
+        .expect("build HTTP client")
+}
+
+/// A plain client: no cookies, no redirects followed.
+pub fn client() -> reqwest::Client {
+    http_client(reqwest::Client::builder())
+}
+
+/// A browser: a cookie store (one jar for every host and port: cookies of the IdP and of
+/// Gatehouse are sent to both, which does not matter here) and no redirects followed.
+pub fn browser() -> reqwest::Client {
+    http_client(reqwest::Client::builder().cookie_store(true))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses
+
+/// A response read whole, so assertions can quote it.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub url: String,
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub async fn read(url: &str, response: reqwest::Response) -> Page {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .text()
+            .await
+            .unwrap_or_else(|e| format!("<body unreadable: {e}>"));
+        Page { url: url.to_string(), status, headers, body }
+    }
+
+    /// The Location header resolved against the request URL.
+    pub fn location(&self) -> Option<String> {
+        let raw = self.headers.get(LOCATION)?.to_str().ok()?;
+        let base = Url::parse(&self.url).ok()?;
+        Some(base.join(raw).ok()?.to_string())
+    }
+
+    pub fn content_type(&self) -> String {
+        self.headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    }
+
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect()
+    }
+
+    /// The Set-Cookie header that sets `name`, if any.
+    pub fn set_cookie(&self, name: &str) -> Option<String> {
+        self.set_cookies()
+            .into_iter()
+            .find(|c| c.trim_start().starts_with(&format!("{name}=")))
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("expected JSON ({e}) from {}", self.describe()))
+    }
+
+    /// The attempt id an error page shows in `<code id="attempt-id">UUID</code>`.
+    pub fn attempt_id(&self) -> Option<String> {
+        let marker = "<code id=\"attempt-id\">";
+        let start = self.body.find(marker)? + marker.len();
+        let end = self.body[start..].find("</code>")? + start;
+        let id = self.body[start..end].trim().to_string();
+        uuid::Uuid::parse_str(&id).ok().map(|_| id)
+    }
+
+    pub fn describe(&self) -> String {
+        let mut body = self.body.clone();
+        if body.len() > 4000 {
+            let mut cut = 4000;
+            while !body.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            body.truncate(cut);
+            body.push_str("…");
+        }
+        format!(
+            "{} {} (location: {:?}, content-type: {:?}, set-cookie: {:?})\n{}",
+            self.url,
+            self.status,
+            self.headers.get(LOCATION),
+            self.content_type(),
+            self.set_cookies(),
+            body
+        )
+    }
+
+    pub fn assert_status(&self, expected: u16) -> &Self {
+        assert_eq!(self.status.as_u16(), expected, "unexpected status: {}", self.describe());
+        self
+    }
+
+    pub fn assert_redirect(&self) -> String {
+        assert!(
+            matches!(self.status.as_u16(), 302 | 303 | 307),
+            "expected a redirect: {}",
+            self.describe()
+        );
+        self.location()
+            .unwrap_or_else(|| panic!("redirect without a usable Location: {}", self.describe()))
+    }
+
+    /// An RFC 9457 problem with this status (and this JSON pointer in `field`, when given).
+    pub fn assert_problem(&self, status: u16, field: Option<&str>) -> Value {
+        self.assert_status(status);
+        assert!(
+            self.content_type().starts_with("application/problem+json"),
+            "expected application/problem+json: {}",
+            self.describe()
+        );
+        let problem = self.json();
+        for key in ["type", "title", "status", "detail"] {
+            assert!(problem.get(key).is_some(), "problem without {key:?}: {}", self.describe());
+        }
+        assert_eq!(problem["status"], json!(status), "problem status: {}", self.describe());
+        if let Some(field) = field {
+            assert_eq!(problem["field"], json!(field), "problem field: {}", self.describe());
+        }
+        problem
+    }
+
+    /// A Gatehouse error page: HTML, this status, an attempt id, and no session cookie.
+    /// Returns the attempt id.
+    pub fn assert_error_page(&self, statuses: &[u16]) -> String {
+        assert!(
+            statuses.contains(&self.status.as_u16()),
+            "expected an error page with status in {statuses:?}: {}",
+            self.describe()
+        );
+        assert!(
+            self.content_type().starts_with("text/html"),
+            "expected an HTML error page: {}",
+            self.describe()
+        );
+        self.assert_no_session_cookie();
+        self.attempt_id().unwrap_or_else(|| {
+            panic!("error page without <code id=\"attempt-id\">UUID</code>: {}", self.describe())
+        })
+    }
+
+    pub fn assert_no_session_cookie(&self) {
+        if let Some(cookie) = self.set_cookie("gatehouse_session") {
+            // Clearing the cookie is fine; setting one is not.
+            let value = cookie.split(';').next().unwrap_or("").trim();
+            let clears = value == "gatehouse_session="
+                || value == "gatehouse_session=\"\""
+                || cookie.to_ascii_lowercase().contains("max-age=0");
+            assert!(clears, "an error set a session cookie: {}", self.describe());
+        }
+    }
+}
+
+pub async fn get(client: &reqwest::Client, url: &str) -> Page {
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    Page::read(url, response).await
+}
+
+pub async fn post_form(client: &reqwest::Client, url: &str, form: &[(&str, &str)]) -> Page {
+    let response = client
+        .post(url)
+        .form(form)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    Page::read(url, response).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// The IdP
+
+/// The test OpenID Connect provider, one per test binary.
+#[derive(Debug)]
+pub struct Idp {
+    pub issuer: String,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+struct IdpProcess {
+    idp: Idp,
+    _child: Child,
+    // Never dropped: the IdP exits when the test binary exits and this pipe closes.
+    _stdin: ChildStdin,
+}
+
+static IDP: OnceCell<IdpProcess> = OnceCell::const_new();
+
+impl Idp {
+    /// Starts the IdP on first use (installing its npm packages if needed).
+    pub async fn shared() -> &'static Idp {
+        let process = IDP
+            .get_or_init(|| async {
+                tokio::task::spawn_blocking(start_idp)
+                    .await
+                    .expect("IdP start-up thread panicked")
+            })
+            .await;
+        &process.idp
+    }
+
+    pub fn discovery_url(&self) -> String {
+        format!("{}/.well-known/openid-configuration", self.issuer)
+    }
+
+    /// Registers a client (open dynamic registration). A public client authenticates with
+    /// `none` (PKCE only); otherwise `client_secret_basic`.
+    pub async fn register_client(
+        &self,
+        redirect_uris: &[String],
+        public: bool,
+    ) -> (String, Option<String>) {
+        let method = if public { "none" } else { "client_secret_basic" };
+        let url = format!("{}/reg", self.issuer);
+        let response = client()
+            .post(&url)
+            .json(&json!({
+                "redirect_uris": redirect_uris,
+                "token_endpoint_auth_method": method,
+                "grant_types": ["authorization_code"],
+                "response_types": ["code"],
+            }))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        let page = Page::read(&url, response).await;
+        page.assert_status(201);
+        let client = page.json();
+        let id = client["client_id"].as_str().expect("client_id").to_string();
+        let secret = client["client_secret"].as_str().map(str::to_string);
+        assert_eq!(secret.is_none(), public, "client secret presence: {}", page.describe());
+        (id, secret)
+    }
+
+    /// Sets the claims a login id gets (they replace the defaults whole; `sub` defaults to the
+    /// login id).
+    pub async fn set_account(&self, login: &str, claims: Value) {
+        let url = format!("{}/test/accounts", self.issuer);
+        let response = client()
+            .post(&url)
+            .json(&json!({ "login": login, "claims": claims }))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        Page::read(&url, response).await.assert_status(200);
+    }
+}
+
+fn node() -> String {
+    std::env::var("GATEHOUSE_TEST_NODE").unwrap_or_else(|_| "node".to_string())
+}
+
+/// `npm ci` in tests/idp unless node_modules is there, under a file lock shared by every test
+/// binary.
+fn ensure_idp_installed(dir: &Path) {
+    let installed = || dir.join("node_modules/oidc-provider/package.json").exists();
+    if installed() {
+        return;
+    }
+    let lock_path = std::env::temp_dir().join("gatehouse-test-idp-npm.lock");
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .unwrap_or_else(|e| panic!("open {}: {e}", lock_path.display()));
+    lock.lock().unwrap_or_else(|e| panic!("lock {}: {e}", lock_path.display()));
+    if !installed() {
+        let output = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("run npm ci in {}: {e}", dir.display()));
+        assert!(
+            output.status.success(),
+            "npm ci in {} failed ({}):\n{}\n{}",
+            dir.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let _ = lock.unlock();
+}
+
+fn start_idp() -> IdpProcess {
+    let dir = repo_root().join("tests/idp");
+    ensure_idp_installed(&dir);
+
+    let log = std::env::temp_dir().join(format!("gatehouse-test-idp-{}.log", std::process::id()));
+    let stderr = File::create(&log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
+    let mut child = Command::new(node())
+        .arg("oidc-idp.mjs")
+        .args(["--port", "0"])
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {} oidc-idp.mjs in {}: {e}", node(), dir.display()));
+    let stdin = child.stdin.take().expect("IdP stdin");
+    let stdout = child.stdout.take().expect("IdP stdout");
+
+    // Read the ready line, then keep draining stdout so the IdP never writes to a closed pipe.
+    let (tx, rx) = mpsc::channel::<Value>();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if !sent {
+                if let Ok(value) = serde_json::from_str::<Value>(&line) {
+                    if value.get("issuer").is_some() {
+                        let _ = tx.send(value);
+                        sent = true;
+                    }
+                }
+            }
+        }
+    });
+    let ready = match rx.recv_timeout(IDP_START_TIMEOUT) {
+        Ok(ready) => ready,
+        Err(e) => {
+            let _ = child.kill();
+            panic!(
+                "the IdP did not print its ready line within {IDP_START_TIMEOUT:?} ({e}); its log:\n{}",
+                fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+    };
+    let issuer = ready["issuer"].as_str().expect("issuer in the ready line").to_string();
+    let port = ready["port"].as_u64().expect("port in the ready line") as u16;
+    IdpProcess { idp: Idp { issuer, port, log }, _child: child, _stdin: stdin }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gatehouse
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// GATEHOUSE_ALLOW_PRIVATE_NETWORKS (true: the tests' IdP is on 127.0.0.1).
+    pub allow_private_networks: bool,
+    /// Extra environment variables for `gatehouse serve`.
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { allow_private_networks: true, env: Vec::new() }
+    }
+}
+
+/// A running `gatehouse serve`, stopped (and its Postgres database dropped) on Drop.
+pub struct Gatehouse {
+    /// `http://127.0.0.1:PORT`, also its GATEHOUSE_PUBLIC_URL.
+    pub url: String,
+    pub port: u16,
+    pub admin_token: String,
+    pub store: Store,
+    pub data_dir: tempfile::TempDir,
+    pub log: PathBuf,
+    database: Option<String>,
+    child: Option<Child>,
+}
+
+fn postgres_server_url() -> String {
+    std::env::var("GATEHOUSE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
+        .trim_end_matches('/')
+        .to_string()
+}
+
+fn psql(sql: &str) -> Result<(), String> {
+    let output = Command::new("psql")
+        .arg(format!("{}/postgres", postgres_server_url()))
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("run psql: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "psql {sql:?} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+impl Gatehouse {
+    pub async fn start(store: Store) -> Gatehouse {
+        Gatehouse::start_with(store, Options::default()).await
+    }
+
+    pub async fn start_with(store: Store, options: Options) -> Gatehouse {
+        let port = free_port();
+        let url = format!("http://127.0.0.1:{port}");
+        let data_dir = tempfile::Builder::new()
+            .prefix("gatehouse-test-")
+            .tempdir()
+            .expect("create a temporary data dir");
+        let log = data_dir.path().join("gatehouse.log");
+        let admin_token = format!("adm-{}", uuid::Uuid::new_v4().simple());
+        let secret_key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+
+        let database = match store {
+            Store::Sqlite => None,
+            Store::Postgres => {
+                let name = format!("gh_test_{}", uuid::Uuid::new_v4().simple());
+                psql(&format!("CREATE DATABASE {name}")).unwrap_or_else(|e| {
+                    panic!(
+                        "cannot create a Postgres test database on {} (set GATEHOUSE_TEST_POSTGRES_URL): {e}",
+                        postgres_server_url()
+                    )
+                });
+                Some(name)
+            }
+        };
+
+        let log_file = File::create(&log).expect("create the Gatehouse log file");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+        command
+            .arg("serve")
+            .current_dir(data_dir.path())
+            .env_remove("GATEHOUSE_DATABASE_URL")
+            .env("GATEHOUSE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("GATEHOUSE_PUBLIC_URL", &url)
+            .env("GATEHOUSE_DATA_DIR", data_dir.path())
+            .env("GATEHOUSE_ADMIN_TOKEN", &admin_token)
+            .env("GATEHOUSE_SECRET_KEY", secret_key)
+            .env(
+                "GATEHOUSE_ALLOW_PRIVATE_NETWORKS",
+                if options.allow_private_networks { "true" } else { "false" },
+            )
+            .env("RUST_LOG", std::env::var("GATEHOUSE_TEST_RUST_LOG").unwrap_or("info".into()))
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("clone the log file handle"))
+            .stderr(log_file);
+        if let Some(name) = &database {
+            command.env("GATEHOUSE_DATABASE_URL", format!("{}/{name}", postgres_server_url()));
+        }
+        for (key, value) in &options.env {
+            command.env(key, value);
+        }
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {} serve: {e}", env!("CARGO_BIN_EXE_gatehouse")));
+
+        let mut gatehouse = Gatehouse {
+            url,
+            port,
+            admin_token,
+            store,
+            data_dir,
+            log,
+            database,
+            child: Some(child),
+        };
+        gatehouse.wait_ready().await;
+        gatehouse
+    }
+
+    async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let probe = http_client(reqwest::Client::builder().timeout(Duration::from_secs(2)));
+        let url = self.url("/readyz");
+        let mut last;
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!(
+                        "gatehouse serve exited ({status}) before it was ready; its log:\n{}",
+                        self.log_text()
+                    );
+                }
+            }
+            match probe.get(&url).send().await {
+                Ok(response) if response.status() == StatusCode::OK => return,
+                Ok(response) => last = format!("status {}", response.status()),
+                Err(e) => last = e.to_string(),
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "gatehouse ({:?}) was not ready at {url} within {READY_TIMEOUT:?} (last: {last}); its log:\n{}",
+                    self.store,
+                    self.log_text()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_else(|e| format!("<no log: {e}>"))
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// The callback URL Gatehouse should announce for a connection.
+    pub fn callback_url(&self, slug: &str, connection_id: &str) -> String {
+        self.url(&format!("/{slug}/sso/{connection_id}/callback"))
+    }
+
+    /// A client that sends the admin bearer token.
+    pub fn admin(&self) -> reqwest::Client {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            AUTHORIZATION,
+            format!("Bearer {}", self.admin_token).parse().expect("header value"),
+        );
+        http_client(reqwest::Client::builder().default_headers(headers))
+    }
+
+    pub async fn admin_post(&self, path: &str, body: &Value) -> Page {
+        let url = self.url(path);
+        let response = self
+            .admin()
+            .post(&url)
+            .json(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        Page::read(&url, response).await
+    }
+
+    pub async fn admin_put(&self, path: &str, body: &Value) -> Page {
+        let url = self.url(path);
+        let response = self
+            .admin()
+            .put(&url)
+            .json(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PUT {url}: {e}"));
+        Page::read(&url, response).await
+    }
+
+    pub async fn admin_get(&self, path: &str) -> Page {
+        get(&self.admin(), &self.url(path)).await
+    }
+
+    /// POST /api/v1/tenants, asserting 201 and the echoed fields.
+    pub async fn create_tenant(&self, slug: &str, display_name: &str, app_url: &str) -> Value {
+        let page = self
+            .admin_post(
+                "/api/v1/tenants",
+                &json!({ "slug": slug, "display_name": display_name, "app_url": app_url }),
+            )
+            .await;
+        page.assert_status(201);
+        let tenant = page.json();
+        assert_eq!(tenant["slug"], json!(slug), "{}", page.describe());
+        assert_eq!(tenant["display_name"], json!(display_name), "{}", page.describe());
+        assert_eq!(tenant["app_url"], json!(app_url), "{}", page.describe());
+        tenant
+    }
+
+    /// PUT an OIDC connection and return the response whatever it is.
+    pub async fn try_put_oidc_connection(
+        &self,
+        slug: &str,
+        id: &str,
+        label: &str,
+        config: Value,
+    ) -> Page {
+        self.admin_put(
+            &format!("/api/v1/tenants/{slug}/connections/{id}"),
+            &json!({ "protocol": "oidc", "label": label, "config": config }),
+        )
+        .await
+    }
+
+    /// PUT an OIDC connection, asserting 200, the shape of the answer and that the secret is
+    /// never echoed.
+    pub async fn put_oidc_connection(
+        &self,
+        slug: &str,
+        id: &str,
+        label: &str,
+        config: Value,
+    ) -> Value {
+        let page = self.try_put_oidc_connection(slug, id, label, config.clone()).await;
+        page.assert_status(200);
+        let connection = page.json();
+        assert_eq!(connection["id"], json!(id), "{}", page.describe());
+        assert_eq!(connection["protocol"], json!("oidc"), "{}", page.describe());
+        assert_eq!(connection["label"], json!(label), "{}", page.describe());
+        assert!(
+            connection["config"].get("client_secret").is_none(),
+            "the connection echoed its client secret: {}",
+            page.describe()
+        );
+        if let Some(secret) = config.get("client_secret").and_then(Value::as_str) {
+            assert!(!page.body.contains(secret), "the secret leaked: {}", page.describe());
+            assert_eq!(connection["config"]["client_secret_set"], json!(true), "{}", page.describe());
+        }
+        assert_eq!(
+            connection["setup"]["redirect_url"],
+            json!(self.callback_url(slug, id)),
+            "{}",
+            page.describe()
+        );
+        connection
+    }
+
+    /// One page of GET /api/v1/tenants/{slug}/audit/events.
+    pub async fn audit_page(&self, slug: &str, query: &[(&str, &str)]) -> Page {
+        let url = self.url(&format!("/api/v1/tenants/{slug}/audit/events"));
+        let response = self
+            .admin()
+            .get(&url)
+            .query(query)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}?{query:?}: {e}"));
+        Page::read(&url, response).await
+    }
+
+    /// Every audit event matching the query, newest first (follows next_cursor).
+    pub async fn audit(&self, slug: &str, query: &[(&str, &str)]) -> Vec<Value> {
+        let mut events = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..50 {
+            let mut q: Vec<(&str, &str)> = query.to_vec();
+            if let Some(c) = &cursor {
+                q.push(("cursor", c.as_str()));
+            }
+            let page = self.audit_page(slug, &q).await;
+            page.assert_status(200);
+            let body = page.json();
+            let batch = body["events"]
+                .as_array()
+                .unwrap_or_else(|| panic!("no events array: {}", page.describe()));
+            events.extend(batch.iter().cloned());
+            match body.get("next_cursor") {
+                Some(Value::String(next)) if !batch.is_empty() => cursor = Some(next.clone()),
+                Some(Value::Null) | Some(Value::String(_)) => return events,
+                _ => panic!("next_cursor missing (must be a string or null): {}", page.describe()),
+            }
+        }
+        panic!("audit of {slug} did not end after 50 pages");
+    }
+
+    /// Polls the audit log until `ready` holds (events may be projected asynchronously), and
+    /// panics with `what` and every event of the tenant otherwise.
+    pub async fn audit_until(
+        &self,
+        slug: &str,
+        query: &[(&str, &str)],
+        what: &str,
+        ready: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let deadline = Instant::now() + AUDIT_WAIT;
+        loop {
+            let events = self.audit(slug, query).await;
+            if ready(&events) {
+                return events;
+            }
+            if Instant::now() > deadline {
+                let all = self.audit(slug, &[]).await;
+                panic!(
+                    "audit of {slug} ({query:?}) never showed {what} within {AUDIT_WAIT:?}; events:\n{}",
+                    serde_json::to_string_pretty(&all).unwrap_or_default()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits for a `login.failed` event with this reason (and attempt id, when given).
+    pub async fn assert_login_failed(&self, slug: &str, reason: &str, attempt_id: Option<&str>) -> Value {
+        let events = self
+            .audit_until(
+                slug,
+                &[("type", "login.failed")],
+                &format!("login.failed with reason {reason} (attempt {attempt_id:?})"),
+                |events| events.iter().any(|e| failed_with(e, reason, attempt_id)),
+            )
+            .await;
+        let event = events
+            .into_iter()
+            .find(|e| failed_with(e, reason, attempt_id))
+            .expect("found above");
+        assert_eq!(event["outcome"], json!("failed"), "{event:#}");
+        assert_eq!(event["tenant"], json!(slug), "{event:#}");
+        event
+    }
+
+    /// The session the browser's cookie stands for: (status, body).
+    pub async fn session(&self, browser: &reqwest::Client) -> Page {
+        get(browser, &self.url("/api/v1/session")).await
+    }
+
+    pub async fn assert_session(&self, browser: &reqwest::Client) -> Value {
+        let page = self.session(browser).await;
+        page.assert_status(200);
+        let session = page.json();
+        for key in ["user_id", "tenant", "connection_id", "email", "name", "expires_at"] {
+            assert!(session.get(key).is_some(), "session without {key:?}: {}", page.describe());
+        }
+        session
+    }
+
+    pub async fn assert_no_session(&self, browser: &reqwest::Client) {
+        self.session(browser).await.assert_problem(401, None);
+    }
+
+    /// POST /{slug}/logout, asserting 303.
+    pub async fn logout(&self, browser: &reqwest::Client, slug: &str) -> Page {
+        let url = self.url(&format!("/{slug}/logout"));
+        let response = browser
+            .post(&url)
+            .header("Origin", &self.url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        let page = Page::read(&url, response).await;
+        page.assert_status(303);
+        page
+    }
+}
+
+fn failed_with(event: &Value, reason: &str, attempt_id: Option<&str>) -> bool {
+    event["type"] == json!("login.failed")
+        && event["reason"] == json!(reason)
+        && attempt_id.is_none_or(|id| event["attempt_id"] == json!(id))
+}
+
+impl Drop for Gatehouse {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let failed = std::thread::panicking();
+        if failed || std::env::var_os("GATEHOUSE_TEST_SHOW_LOGS").is_some() {
+            let text = self.log_text();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(200)..];
+            eprintln!(
+                "----- gatehouse ({:?}, {}) log, last {} lines -----\n{}\n----- end of log -----",
+                self.store,
+                self.url,
+                tail.len(),
+                tail.join("\n")
+            );
+        }
+        if failed {
+            let dir = repo_root().join("tests/artifacts");
+            let name = std::thread::current()
+                .name()
+                .unwrap_or("test")
+                .replace("::", "-");
+            if fs::create_dir_all(&dir).is_ok() {
+                let path = dir.join(format!("{name}-{}.log", self.port));
+                if fs::copy(&self.log, &path).is_ok() {
+                    eprintln!("full log: {}", path.display());
+                }
+            }
+        }
+        if let Some(name) = self.database.take() {
+            if let Err(e) = psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")) {
+                eprintln!("could not drop the test database {name}: {e}");
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A tenant wired to the IdP
+
+/// A tenant with one OIDC connection to the shared IdP.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub slug: String,
+    pub app_url: String,
+    pub connection_id: String,
+    pub label: String,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+}
+
+/// Creates a tenant with a unique slug, registers a client at the IdP for its callback, and
+/// configures the connection (allowed domain `good.test`).
+pub async fn tenant_with_idp(gh: &Gatehouse, idp: &Idp, public_client: bool) -> Tenant {
+    let slug = unique("t-");
+    let app_url = format!("https://app.{slug}.test/home");
+    gh.create_tenant(&slug, &format!("Tenant {slug}"), &app_url).await;
+    let connection_id = "okta".to_string();
+    let label = format!("{slug} Okta");
+    let (client_id, client_secret) = idp
+        .register_client(&[gh.callback_url(&slug, &connection_id)], public_client)
+        .await;
+    let mut config = json!({
+        "discovery_url": idp.discovery_url(),
+        "client_id": client_id,
+        "allowed_domains": ["good.test"],
+    });
+    if let Some(secret) = &client_secret {
+        config["client_secret"] = json!(secret);
+    }
+    let connection = gh.put_oidc_connection(&slug, &connection_id, &label, config).await;
+    assert_eq!(
+        connection["config"]["client_secret_set"],
+        json!(client_secret.is_some()),
+        "client_secret_set: {connection:#}"
+    );
+    Tenant { slug, app_url, connection_id, label, client_id, client_secret }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Browser flows
+
+/// `GET {gh}/{slug}?login=sso`: asserts the redirect to the IdP and the flow-binding cookie,
+/// and returns the authorization URL.
+pub async fn start_login(browser: &reqwest::Client, gh: &Gatehouse, slug: &str, idp: &Idp) -> String {
+    let page = get(browser, &gh.url(&format!("/{slug}?login=sso"))).await;
+    page.assert_status(302);
+    let authorize = page.location().expect("Location");
+    assert!(
+        authorize.starts_with(&idp.issuer),
+        "?login=sso should redirect to the IdP {}: {}",
+        idp.issuer,
+        page.describe()
+    );
+    assert!(
+        page.set_cookie("gatehouse_flow").is_some(),
+        "?login=sso should set the gatehouse_flow cookie: {}",
+        page.describe()
+    );
+    authorize
+}
+
+fn returns_to(url: &str, base: &str) -> bool {
+    url.starts_with(&format!("{}/", base.trim_end_matches('/')))
+}
+
+/// Runs the IdP side of a login (authorization request, login form, resume) and returns the
+/// URL the IdP sends the browser back to, without calling it.
+pub async fn idp_sign_in(
+    browser: &reqwest::Client,
+    gh: &Gatehouse,
+    idp: &Idp,
+    authorize_url: &str,
+    login: &str,
+) -> String {
+    idp_sign_in_to(browser, &gh.url, idp, authorize_url, login).await
+}
+
+/// [`idp_sign_in`] for any relying party whose callbacks start with `back_to`.
+pub async fn idp_sign_in_to(
+    browser: &reqwest::Client,
+    back_to: &str,
+    idp: &Idp,
+    authorize_url: &str,
+    login: &str,
+) -> String {
+    let page = get(browser, authorize_url).await;
+    let next = page.assert_redirect();
+    if returns_to(&next, back_to) {
+        // The IdP already had a session in this browser and answered at once.
+        return next;
+    }
+    let uid = interaction_uid(&next, idp, &page);
+    let page = post_form(
+        browser,
+        &format!("{}/interaction/{uid}/login", idp.issuer),
+        &[("login", login), ("password", "x")],
+    )
+    .await;
+    let resume = page.assert_redirect();
+    assert!(
+        resume.starts_with(&format!("{}/auth/{uid}", idp.issuer)),
+        "the login should resume {}/auth/{uid}: {}",
+        idp.issuer,
+        page.describe()
+    );
+    let page = get(browser, &resume).await;
+    let callback = page.assert_redirect();
+    assert!(
+        returns_to(&callback, back_to),
+        "the IdP should send the browser back to {back_to}: {}",
+        page.describe()
+    );
+    callback
+}
+
+/// Starts the IdP login and then aborts it (`GET /interaction/<uid>/abort`); returns the
+/// callback URL carrying `error=access_denied`.
+pub async fn idp_abort(browser: &reqwest::Client, gh: &Gatehouse, idp: &Idp, authorize_url: &str) -> String {
+    idp_abort_to(browser, &gh.url, idp, authorize_url).await
+}
+
+/// [`idp_abort`] for any relying party whose callbacks start with `back_to`.
+pub async fn idp_abort_to(browser: &reqwest::Client, back_to: &str, idp: &Idp, authorize_url: &str) -> String {
+    let page = get(browser, authorize_url).await;
+    let next = page.assert_redirect();
+    let uid = interaction_uid(&next, idp, &page);
+    let page = get(browser, &format!("{}/interaction/{uid}/abort", idp.issuer)).await;
+    let resume = page.assert_redirect();
+    let page = get(browser, &resume).await;
+    let callback = page.assert_redirect();
+    assert!(
+        returns_to(&callback, back_to) && query_param(&callback, "error").as_deref() == Some("access_denied"),
+        "the abort should reach {back_to} with error=access_denied: {}",
+        page.describe()
+    );
+    callback
+}
+
+fn interaction_uid(location: &str, idp: &Idp, page: &Page) -> String {
+    let prefix = format!("{}/interaction/", idp.issuer);
+    let uid = location
+        .strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("expected a redirect to {prefix}<uid>: {}", page.describe()));
+    uid.trim_end_matches('/').to_string()
+}
+
+/// `?login=sso`, then the IdP login as `idp_login`; returns the callback URL without calling
+/// it, so a test can tamper with it first.
+pub async fn login_via_idp(
+    browser: &reqwest::Client,
+    gh: &Gatehouse,
+    idp: &Idp,
+    slug: &str,
+    idp_login: &str,
+) -> String {
+    let authorize = start_login(browser, gh, slug, idp).await;
+    idp_sign_in(browser, gh, idp, &authorize, idp_login).await
+}
+
+/// Calls a callback URL with this browser.
+pub async fn call_callback(browser: &reqwest::Client, callback_url: &str) -> Page {
+    get(browser, callback_url).await
+}
+
+/// Asserts a successful callback: 302 to the tenant's app, with a proper session cookie.
+pub fn assert_login_succeeded(page: &Page, tenant: &Tenant) {
+    page.assert_status(302);
+    assert_eq!(page.location().as_deref(), Some(tenant.app_url.as_str()), "{}", page.describe());
+    let cookie = page
+        .set_cookie("gatehouse_session")
+        .unwrap_or_else(|| panic!("no gatehouse_session cookie: {}", page.describe()));
+    let attrs: Vec<String> = cookie
+        .split(';')
+        .skip(1)
+        .map(|a| a.trim().to_ascii_lowercase())
+        .collect();
+    for wanted in ["httponly", "samesite=lax", "path=/"] {
+        assert!(attrs.iter().any(|a| a == wanted), "session cookie without {wanted}: {cookie}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// URL surgery for hostile callbacks
+
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    Url::parse(url)
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The same URL with `name` set to `value` (or removed when `value` is None); the other
+/// parameters keep their order.
+pub fn with_query_param(url: &str, name: &str, value: Option<&str>) -> String {
+    let mut parsed = Url::parse(url).unwrap_or_else(|e| panic!("parse {url}: {e}"));
+    let pairs: Vec<(String, String)> = parsed
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let mut found = false;
+    {
+        let mut query = parsed.query_pairs_mut();
+        query.clear();
+        for (k, v) in &pairs {
+            if k == name {
+                found = true;
+                if let Some(value) = value {
+                    query.append_pair(k, value);
+                }
+            } else {
+                query.append_pair(k, v);
+            }
+        }
+        if !found {
+            if let Some(value) = value {
+                query.append_pair(name, value);
+            }
+        }
+    }
+    parsed.to_string()
+}
+
+/// The same URL with a different path (query kept).
+pub fn with_path(url: &str, path: &str) -> String {
+    let mut parsed = Url::parse(url).unwrap_or_else(|e| panic!("parse {url}: {e}"));
+    parsed.set_path(path);
+    parsed.to_string()
+}
+
+/// Changes one character in the middle of a token, keeping it in the same alphabet.
+pub fn flip_one_char(token: &str) -> String {
+    assert!(!token.is_empty(), "cannot tamper with an empty token");
+    let mut chars: Vec<char> = token.chars().collect();
+    let i = chars.len() / 2;
+    chars[i] = match chars[i] {
+        'a' => 'b',
+        'A' => 'B',
+        '0' => '1',
+        _ => 'a',
+    };
+    chars.into_iter().collect()
+}
