@@ -1,0 +1,60 @@
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ids::{Actor, ConnectionId, TenantSlug};
+
+/// Facts about a tenant. Wire names are frozen; a new shape gets a new version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TenantEvent {
+    /// `tenant.created`
+    Created {
+        /// URL name.
+        slug: TenantSlug,
+        /// Company name.
+        display_name: String,
+        /// Landing URL after sign-in.
+        app_url: String,
+        /// Extra origins allowed for `return_to`.
+        return_origins: Vec<String>,
+        /// Who created it.
+        actor: Actor,
+    },
+    /// `tenant.connection.configured`: added (`created`) or replaced.
+    ConnectionConfigured {
+        /// Connection id.
+        connection_id: ConnectionId,
+        /// Plugin protocol id.
+        protocol: String,
+        /// Button label.
+        label: String,
+        /// Config with secret fields sealed, never in plain text.
+        config: Value,
+        /// True when the connection did not exist before.
+        created: bool,
+        /// Who configured it.
+        actor: Actor,
+    },
+    /// `tenant.connection.removed`
+    ConnectionRemoved {
+        /// Connection id.
+        connection_id: ConnectionId,
+        /// Who removed it.
+        actor: Actor,
+    },
+}
+
+impl DomainEvent for TenantEvent {
+    fn event_type(&self) -> String {
+        match self {
+            TenantEvent::Created { .. } => "tenant.created",
+            TenantEvent::ConnectionConfigured { .. } => "tenant.connection.configured",
+            TenantEvent::ConnectionRemoved { .. } => "tenant.connection.removed",
+        }
+        .to_owned()
+    }
+
+    fn event_version(&self) -> String {
+        "1".to_owned()
+    }
+}

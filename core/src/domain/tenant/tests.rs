@@ -1,0 +1,115 @@
+use cqrs_es::test::TestFramework;
+use serde_json::json;
+
+use super::*;
+use crate::ids::Actor;
+
+type Given = TestFramework<Tenant>;
+
+fn slug() -> TenantSlug {
+    TenantSlug::parse("acme").unwrap()
+}
+
+fn created() -> TenantEvent {
+    TenantEvent::Created {
+        slug: slug(),
+        display_name: "Acme".into(),
+        app_url: "https://app.acme.test/".into(),
+        return_origins: vec![],
+        actor: Actor::admin("root"),
+    }
+}
+
+fn okta() -> Connection {
+    Connection {
+        protocol: "oidc".into(),
+        label: "Acme Okta".into(),
+        config: json!({"client_id": "abc"}),
+    }
+}
+
+fn conn_id() -> ConnectionId {
+    ConnectionId::parse("okta").unwrap()
+}
+
+#[test]
+fn a_tenant_is_created_once() {
+    let create = TenantCommand::Create {
+        slug: slug(),
+        display_name: "Acme".into(),
+        app_url: "https://app.acme.test/".into(),
+        return_origins: vec![],
+        actor: Actor::admin("root"),
+    };
+    Given::with(NoServices)
+        .given_no_previous_events()
+        .when(create.clone())
+        .then_expect_events(vec![created()]);
+    Given::with(NoServices)
+        .given(vec![created()])
+        .when(create)
+        .then_expect_error(TenantError::AlreadyExists);
+}
+
+#[test]
+fn a_new_connection_is_recorded_as_created() {
+    let command = TenantCommand::ConfigureConnection {
+        connection_id: conn_id(),
+        connection: okta(),
+        actor: Actor::admin("root"),
+    };
+    Given::with(NoServices)
+        .given(vec![created()])
+        .when(command)
+        .then_expect_events(vec![TenantEvent::ConnectionConfigured {
+            connection_id: conn_id(),
+            protocol: "oidc".into(),
+            label: "Acme Okta".into(),
+            config: json!({"client_id": "abc"}),
+            created: true,
+            actor: Actor::admin("root"),
+        }]);
+}
+
+#[test]
+fn an_unchanged_connection_writes_nothing() {
+    let configured = TenantEvent::ConnectionConfigured {
+        connection_id: conn_id(),
+        protocol: "oidc".into(),
+        label: "Acme Okta".into(),
+        config: json!({"client_id": "abc"}),
+        created: true,
+        actor: Actor::admin("root"),
+    };
+    Given::with(NoServices)
+        .given(vec![created(), configured])
+        .when(TenantCommand::ConfigureConnection {
+            connection_id: conn_id(),
+            connection: okta(),
+            actor: Actor::admin("other"),
+        })
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn connections_need_an_existing_tenant() {
+    Given::with(NoServices)
+        .given_no_previous_events()
+        .when(TenantCommand::ConfigureConnection {
+            connection_id: conn_id(),
+            connection: okta(),
+            actor: Actor::admin("root"),
+        })
+        .then_expect_error(TenantError::NotFound);
+}
+
+#[test]
+fn removing_an_unknown_connection_fails() {
+    Given::with(NoServices)
+        .given(vec![created()])
+        .when(TenantCommand::RemoveConnection {
+            connection_id: conn_id(),
+            actor: Actor::admin("root"),
+        })
+        .then_expect_error(TenantError::ConnectionNotFound);
+}

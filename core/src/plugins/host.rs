@@ -1,0 +1,400 @@
+use std::collections::BTreeMap;
+use std::ffi::c_void;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use gatehouse_plugin_sdk::abi::{HostApi, RBuf, ABI_VERSION, STATUS_ERROR, STATUS_OK};
+use gatehouse_plugin_sdk::{
+    reason, HttpError, HttpErrorKind, HttpRequest, HttpResponse, Method, PluginError, PluginInfo,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::loader::LoadedLibrary;
+use crate::crypto::sha256_hex;
+use crate::store::{now_millis, HttpCache};
+
+/// Outbound HTTP as the deployment allows it (network policy, timeouts, size limits).
+#[async_trait]
+pub trait Outbound: Send + Sync {
+    /// Sends one request.
+    async fn fetch(&self, request: HttpRequest) -> Result<HttpResponse, HttpError>;
+
+    /// Checks a URL without any network access: scheme, and a literal IP host against the
+    /// network policy. Hostnames are checked after resolution, in `fetch`.
+    fn check_destination(&self, url: &str) -> Result<(), HttpError>;
+}
+
+/// Receives the duration and outcome (`ok`, `error`, `panic`, `timeout`, `malformed`) of every
+/// plugin call, for metrics.
+pub type PluginCallObserver = Arc<dyn Fn(&str, &str, Duration, &str) + Send + Sync>;
+
+/// Who a call is made for; scopes the fetch cache and the logs.
+#[derive(Clone, Debug)]
+pub struct CallContext {
+    /// Tenant slug.
+    pub tenant: String,
+    /// Connection id.
+    pub connection_id: String,
+}
+
+/// A plugin accepted by the host.
+pub struct LoadedPlugin {
+    /// The library.
+    pub library: LoadedLibrary,
+    /// What it said about itself.
+    pub info: PluginInfo,
+}
+
+/// Loaded plugins by protocol id, and the services they get.
+pub struct PluginHost {
+    plugins: BTreeMap<String, Arc<LoadedPlugin>>,
+    outbound: Arc<dyn Outbound>,
+    cache: Arc<HttpCache>,
+    call_timeout: Duration,
+    observer: Option<PluginCallObserver>,
+}
+
+/// What the host callback needs during one call. Owned by the blocking task, so it outlives
+/// the call even when the caller stopped waiting.
+struct HostCallContext {
+    runtime: tokio::runtime::Handle,
+    outbound: Arc<dyn Outbound>,
+    cache: Arc<HttpCache>,
+    scope: String,
+}
+
+impl PluginHost {
+    /// A host with no plugins yet.
+    pub fn new(outbound: Arc<dyn Outbound>, cache: HttpCache, call_timeout: Duration) -> Self {
+        PluginHost {
+            plugins: BTreeMap::new(),
+            outbound,
+            cache: Arc::new(cache),
+            call_timeout,
+            observer: None,
+        }
+    }
+
+    /// Reports every call to `observer`.
+    pub fn observe(&mut self, observer: PluginCallObserver) {
+        self.observer = Some(observer);
+    }
+
+    /// Loads the plugin libraries found in `dirs` (earlier directories win). With
+    /// `name_prefix`, only files named `lib{prefix}*` are tried (used for the default
+    /// directories, which also hold unrelated build output). Every refusal is logged with its
+    /// reason; a bad library never stops the host.
+    pub async fn load_dirs(&mut self, dirs: &[PathBuf], name_prefix: Option<&str>) {
+        for dir in dirs {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            let mut paths: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| is_library(p, name_prefix))
+                .collect();
+            paths.sort();
+            for path in paths {
+                if let Err(error) = self.load(&path).await {
+                    tracing::warn!(path = %path.display(), %error, "plugin refused");
+                }
+            }
+        }
+    }
+
+    /// Loads one library and registers it under its protocol id.
+    pub async fn load(&mut self, path: &Path) -> Result<(), PluginError> {
+        let refuse = |detail: String| PluginError::new(reason::PLUGIN_FAILURE, detail);
+        let library = LoadedLibrary::open(path).map_err(|e| refuse(e.to_string()))?;
+        if let Some(existing) = self.plugins.get(library.protocol()) {
+            let same_file = existing.library.path().file_name() == path.file_name();
+            if same_file {
+                tracing::debug!(path = %path.display(), "same plugin already loaded");
+                return Ok(());
+            }
+            return Err(refuse(format!(
+                "duplicate protocol id {:?}, already served by {}",
+                library.protocol(),
+                existing.library.path().display()
+            )));
+        }
+        let plugin = Arc::new(LoadedPlugin {
+            info: PluginInfo {
+                protocol: library.protocol().to_owned(),
+                version: library.version().to_owned(),
+                display_name: String::new(),
+                secret_fields: vec![],
+            },
+            library,
+        });
+        let context = CallContext {
+            tenant: String::new(),
+            connection_id: String::new(),
+        };
+        let info: PluginInfo = self
+            .call_plugin(plugin.clone(), Method::Describe, &(), &context)
+            .await?;
+        if info.protocol != plugin.info.protocol {
+            return Err(refuse(format!(
+                "describe() names protocol {:?} but the descriptor says {:?}",
+                info.protocol, plugin.info.protocol
+            )));
+        }
+        let Ok(plugin) = Arc::try_unwrap(plugin) else {
+            return Err(refuse("plugin call still running after describe()".into()));
+        };
+        tracing::info!(
+            protocol = %info.protocol,
+            version = %info.version,
+            path = %path.display(),
+            "plugin loaded"
+        );
+        let loaded = LoadedPlugin {
+            library: plugin.library,
+            info,
+        };
+        self.plugins.insert(loaded.info.protocol.clone(), Arc::new(loaded));
+        Ok(())
+    }
+
+    /// Checks a configured URL against the outbound network policy, without fetching it.
+    pub fn check_destination(&self, url: &str) -> Result<(), HttpError> {
+        self.outbound.check_destination(url)
+    }
+
+    /// Protocol ids and descriptions of the loaded plugins.
+    pub fn plugins(&self) -> impl Iterator<Item = &PluginInfo> {
+        self.plugins.values().map(|p| &p.info)
+    }
+
+    /// The plugin for `protocol`, if loaded.
+    pub fn plugin(&self, protocol: &str) -> Option<&PluginInfo> {
+        self.plugins.get(protocol).map(|p| &p.info)
+    }
+
+    /// Calls `method` on the plugin for `protocol`. A missing plugin, a panic, malformed
+    /// output or a call over the time limit all come back as a [`PluginError`] with a reason
+    /// code; the host keeps serving.
+    pub async fn call<Req, Resp>(
+        &self,
+        protocol: &str,
+        method: Method,
+        request: &Req,
+        context: &CallContext,
+    ) -> Result<Resp, PluginError>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+    {
+        let plugin = self.plugins.get(protocol).cloned().ok_or_else(|| {
+            PluginError::new(reason::PLUGIN_FAILURE, format!("no plugin for protocol {protocol:?}"))
+        })?;
+        self.call_plugin(plugin, method, request, context).await
+    }
+
+    async fn call_plugin<Req, Resp>(
+        &self,
+        plugin: Arc<LoadedPlugin>,
+        method: Method,
+        request: &Req,
+        context: &CallContext,
+    ) -> Result<Resp, PluginError>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+    {
+        let body = serde_json::to_vec(request).map_err(|e| {
+            PluginError::new(reason::PLUGIN_FAILURE, format!("cannot encode request: {e}"))
+        })?;
+        let host_context = HostCallContext {
+            runtime: tokio::runtime::Handle::current(),
+            outbound: self.outbound.clone(),
+            cache: self.cache.clone(),
+            scope: format!("{}/{}", context.tenant, context.connection_id),
+        };
+        let protocol = plugin.info.protocol.clone();
+        let started = Instant::now();
+        let task = tokio::task::spawn_blocking(move || {
+            let host_context = host_context;
+            let api = HostApi {
+                abi_version: ABI_VERSION,
+                ctx: (&host_context as *const HostCallContext).cast::<c_void>(),
+                http: host_http,
+                free_buf: host_free,
+            };
+            plugin.library.call(&api, method.as_str(), &body)
+        });
+        let outcome = tokio::time::timeout(self.call_timeout, task).await;
+        let (label, result) = match outcome {
+            Err(_) => (
+                "timeout",
+                Err(PluginError::new(
+                    reason::PLUGIN_FAILURE,
+                    format!("plugin call {} exceeded {:?}", method.as_str(), self.call_timeout),
+                )),
+            ),
+            Ok(Err(join_error)) => (
+                "panic",
+                Err(PluginError::new(
+                    reason::PLUGIN_PANIC,
+                    format!("plugin call aborted: {join_error}"),
+                )),
+            ),
+            Ok(Ok((status, bytes))) => decode(status, &bytes),
+        };
+        let elapsed = started.elapsed();
+        if let Some(observer) = &self.observer {
+            observer(&protocol, method.as_str(), elapsed, label);
+        }
+        if let Err(error) = &result {
+            tracing::debug!(
+                plugin = %protocol,
+                method = method.as_str(),
+                code = %error.code,
+                elapsed_ms = elapsed.as_millis() as u64,
+                "plugin call refused"
+            );
+        }
+        result
+    }
+}
+
+fn decode<Resp: DeserializeOwned>(
+    status: i32,
+    bytes: &[u8],
+) -> (&'static str, Result<Resp, PluginError>) {
+    let malformed = |what: &str| {
+        PluginError::new(reason::PLUGIN_FAILURE, format!("plugin returned malformed {what}"))
+    };
+    match status {
+        STATUS_OK => match serde_json::from_slice(bytes) {
+            Ok(value) => ("ok", Ok(value)),
+            Err(_) => ("malformed", Err(malformed("output"))),
+        },
+        STATUS_ERROR => match serde_json::from_slice::<PluginError>(bytes) {
+            Ok(error) => ("error", Err(sanitize(error))),
+            Err(_) => ("malformed", Err(malformed("error"))),
+        },
+        _ => match serde_json::from_slice::<PluginError>(bytes) {
+            Ok(error) => (
+                "panic",
+                Err(PluginError::new(reason::PLUGIN_PANIC, truncate(&error.detail, 300))),
+            ),
+            Err(_) => ("panic", Err(PluginError::new(reason::PLUGIN_PANIC, "plugin panicked"))),
+        },
+    }
+}
+
+/// Keeps plugin-supplied reason codes and details within bounds before they reach events.
+fn sanitize(mut error: PluginError) -> PluginError {
+    let code_ok = !error.code.is_empty()
+        && error.code.len() <= 64
+        && error.code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit());
+    if !code_ok {
+        error.code = reason::PLUGIN_FAILURE.to_owned();
+    }
+    error.detail = truncate(&error.detail, 500);
+    error
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    let clean: String = text.chars().filter(|c| !c.is_control()).collect();
+    match clean.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &clean[..cut]),
+        None => clean,
+    }
+}
+
+fn is_library(path: &Path, name_prefix: Option<&str>) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    let extension_ok = name.ends_with(".so") || name.ends_with(".dylib");
+    let prefix_ok = match name_prefix {
+        Some(prefix) => name.starts_with(&format!("lib{prefix}")),
+        None => true,
+    };
+    extension_ok && prefix_ok && path.is_file()
+}
+
+/// The `http` function of [`HostApi`]: runs on the plugin call's blocking thread.
+unsafe extern "C" fn host_http(
+    ctx: *const c_void,
+    request: *const u8,
+    request_len: usize,
+    out: *mut RBuf,
+) -> i32 {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: `ctx` is the HostCallContext owned by the blocking task making this call.
+        let context = unsafe { &*ctx.cast::<HostCallContext>() };
+        let bytes = if request.is_null() || request_len == 0 {
+            &[][..]
+        } else {
+            // SAFETY: the plugin passes a buffer it owns for the duration of the call.
+            unsafe { std::slice::from_raw_parts(request, request_len) }
+        };
+        let request: HttpRequest = serde_json::from_slice(bytes).map_err(|e| HttpError {
+            kind: HttpErrorKind::InvalidRequest,
+            detail: format!("malformed request: {e}"),
+        })?;
+        context.runtime.block_on(fetch(context, request))
+    }));
+    let (status, body) = match result {
+        Ok(Ok(response)) => (STATUS_OK, serde_json::to_vec(&response)),
+        Ok(Err(error)) => (STATUS_ERROR, serde_json::to_vec(&error)),
+        Err(_) => {
+            let error = HttpError {
+                kind: HttpErrorKind::Connect,
+                detail: "host failure".into(),
+            };
+            (STATUS_ERROR, serde_json::to_vec(&error))
+        }
+    };
+    let body = body.unwrap_or_default();
+    if !out.is_null() {
+        // SAFETY: the plugin passes a writable RBuf and frees it with host_free.
+        unsafe { out.write(RBuf::from_vec(body)) };
+    }
+    status
+}
+
+/// The `free_buf` function of [`HostApi`].
+unsafe extern "C" fn host_free(buf: RBuf) {
+    // SAFETY: the buffer was made by RBuf::from_vec in host_http and is returned once.
+    unsafe { buf.free() }
+}
+
+async fn fetch(context: &HostCallContext, request: HttpRequest) -> Result<HttpResponse, HttpError> {
+    let Some(policy) = request.cache.clone().filter(|_| request.method == "GET") else {
+        return context.outbound.fetch(request).await;
+    };
+    let key = sha256_hex(&format!("{}\n{}\n{}", context.scope, policy.scope, request.url));
+    let cached = context.cache.get(&key).await.ok().flatten();
+    if let Some(cached) = &cached {
+        let age_ms = now_millis() - cached.fetched_at;
+        let fresh = age_ms < (policy.max_age_secs as i64) * 1000;
+        let refresh_too_soon = age_ms < (policy.min_refresh_secs as i64) * 1000;
+        if (!policy.refresh && fresh) || (policy.refresh && refresh_too_soon) {
+            return Ok(HttpResponse {
+                status: cached.status,
+                headers: cached.headers.clone(),
+                body: cached.body.clone(),
+            });
+        }
+    }
+    let response = context.outbound.fetch(request).await?;
+    if (200..300).contains(&response.status) {
+        if let Err(error) = context
+            .cache
+            .put(&key, response.status, &response.headers, &response.body)
+            .await
+        {
+            tracing::warn!(%error, "fetch cache write failed");
+        }
+    }
+    Ok(response)
+}

@@ -1,0 +1,8 @@
+//! The plugin host: loads protocol plugins, calls them off the async executor with a time
+//! limit, and serves their outbound HTTP under the deployment's network policy.
+
+mod host;
+mod loader;
+
+pub use host::{CallContext, LoadedPlugin, Outbound, PluginCallObserver, PluginHost};
+pub use loader::{LoadError, LoadedLibrary};

@@ -1,0 +1,296 @@
+//! How each aggregate's events land in the read models.
+
+use async_trait::async_trait;
+use cqrs_es::{Aggregate, EventEnvelope};
+use sqlx::Row;
+
+use super::audit::AuditRow;
+use super::{Project, Projections};
+use crate::domain::login_attempt::{LoginAttempt, LoginAttemptEvent};
+use crate::domain::session::{Session, SessionEvent};
+use crate::domain::tenant::{Tenant, TenantEvent};
+use crate::domain::user::{Identity, User, UserEvent};
+use crate::on_db;
+use crate::store::StoreError;
+
+fn base<A: Aggregate>(event: &EventEnvelope<A>, tenant: &str, kind: &str) -> AuditRow {
+    let time = event
+        .metadata
+        .get("time")
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.timestamp_millis())
+        .unwrap_or_else(crate::store::now_millis);
+    AuditRow {
+        event_key: format!("{}:{}:{}", A::TYPE, event.aggregate_id, event.sequence),
+        tenant: tenant.to_owned(),
+        time,
+        kind: kind.to_owned(),
+        actor: event.metadata.get("actor").cloned(),
+        ..AuditRow::default()
+    }
+}
+
+#[async_trait]
+impl Project<Tenant> for Projections {
+    async fn project(&self, event: &EventEnvelope<Tenant>) -> Result<(), StoreError> {
+        let tenant = event.aggregate_id.as_str();
+        let mut row = base(event, tenant, &cqrs_es::DomainEvent::event_type(&event.payload));
+        match &event.payload {
+            TenantEvent::Created {
+                display_name,
+                app_url,
+                actor,
+                ..
+            } => {
+                row.actor = Some(actor.0.clone());
+                let sql = "INSERT INTO tenants_view (slug, display_name, app_url, created_at, \
+                           updated_at) VALUES ($1, $2, $3, $4, $4) ON CONFLICT (slug) DO NOTHING";
+                on_db!(&self.db, |pool| {
+                    sqlx::query(sql)
+                        .bind(tenant)
+                        .bind(display_name)
+                        .bind(app_url)
+                        .bind(row.time)
+                        .execute(pool)
+                        .await?;
+                });
+            }
+            TenantEvent::ConnectionConfigured {
+                connection_id,
+                protocol,
+                label,
+                actor,
+                ..
+            } => {
+                row.actor = Some(actor.0.clone());
+                row.connection_id = Some(connection_id.to_string());
+                row.protocol = Some(protocol.clone());
+                let sql = "INSERT INTO connections_view (tenant, connection_id, protocol, label, \
+                           created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) \
+                           ON CONFLICT (tenant, connection_id) DO UPDATE SET \
+                           protocol = excluded.protocol, label = excluded.label, \
+                           updated_at = excluded.updated_at";
+                on_db!(&self.db, |pool| {
+                    sqlx::query(sql)
+                        .bind(tenant)
+                        .bind(connection_id.as_str())
+                        .bind(protocol)
+                        .bind(label)
+                        .bind(row.time)
+                        .execute(pool)
+                        .await?;
+                });
+            }
+            TenantEvent::ConnectionRemoved {
+                connection_id,
+                actor,
+            } => {
+                row.actor = Some(actor.0.clone());
+                row.connection_id = Some(connection_id.to_string());
+                let sql = "DELETE FROM connections_view WHERE tenant = $1 AND connection_id = $2";
+                on_db!(&self.db, |pool| {
+                    sqlx::query(sql)
+                        .bind(tenant)
+                        .bind(connection_id.as_str())
+                        .execute(pool)
+                        .await?;
+                });
+            }
+        }
+        row.insert(&self.db).await
+    }
+}
+
+/// Context of an attempt kept from its start, for the audit rows of its outcome.
+struct AttemptContext {
+    tenant: String,
+    connection_id: Option<String>,
+    protocol: Option<String>,
+    client_ip: Option<String>,
+    user_agent: Option<String>,
+}
+
+impl Projections {
+    async fn attempt_context(&self, attempt_id: &str) -> Result<AttemptContext, StoreError> {
+        let sql = "SELECT tenant, connection_id, protocol, client_ip, user_agent \
+                   FROM login_attempts_view WHERE attempt_id = $1";
+        on_db!(&self.db, |pool| {
+            let row = sqlx::query(sql).bind(attempt_id).fetch_optional(pool).await?;
+            let row = row.ok_or_else(|| {
+                StoreError::Corrupt(format!("attempt {attempt_id} has no projected start"))
+            })?;
+            Ok(AttemptContext {
+                tenant: row.try_get("tenant")?,
+                connection_id: row.try_get("connection_id")?,
+                protocol: row.try_get("protocol")?,
+                client_ip: row.try_get("client_ip")?,
+                user_agent: row.try_get("user_agent")?,
+            })
+        })
+    }
+}
+
+#[async_trait]
+impl Project<LoginAttempt> for Projections {
+    async fn project(&self, event: &EventEnvelope<LoginAttempt>) -> Result<(), StoreError> {
+        let attempt_id = event.aggregate_id.as_str();
+        let kind = cqrs_es::DomainEvent::event_type(&event.payload);
+        let mut row = match &event.payload {
+            LoginAttemptEvent::Started(started) => {
+                let mut row = base(event, started.tenant.as_str(), &kind);
+                row.connection_id = started.connection_id.as_ref().map(ToString::to_string);
+                row.protocol = started.protocol.clone();
+                row.client_ip = started.client_ip.clone();
+                row.user_agent = started.user_agent.clone();
+                let sql = "INSERT INTO login_attempts_view (attempt_id, tenant, connection_id, \
+                           protocol, client_ip, user_agent, started_at) \
+                           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (attempt_id) DO NOTHING";
+                on_db!(&self.db, |pool| {
+                    sqlx::query(sql)
+                        .bind(attempt_id)
+                        .bind(started.tenant.as_str())
+                        .bind(&row.connection_id)
+                        .bind(&row.protocol)
+                        .bind(&row.client_ip)
+                        .bind(&row.user_agent)
+                        .bind(row.time)
+                        .execute(pool)
+                        .await?;
+                });
+                row
+            }
+            LoginAttemptEvent::Succeeded(succeeded) => {
+                let context = self.attempt_context(attempt_id).await?;
+                let mut row = base(event, &context.tenant, &kind);
+                row.with_context(context);
+                row.outcome = Some("succeeded".to_owned());
+                row.email = Some(succeeded.email.clone());
+                row.user_id = Some(succeeded.user_id.to_string());
+                row
+            }
+            LoginAttemptEvent::Failed {
+                reason,
+                detail,
+                email,
+            } => {
+                let context = self.attempt_context(attempt_id).await?;
+                let mut row = base(event, &context.tenant, &kind);
+                row.with_context(context);
+                row.outcome = Some("failed".to_owned());
+                row.reason = Some(reason.clone());
+                row.detail = Some(detail.clone());
+                row.email = email.clone();
+                row
+            }
+        };
+        row.attempt_id = Some(attempt_id.to_owned());
+        row.insert(&self.db).await
+    }
+}
+
+impl AuditRow {
+    fn with_context(&mut self, context: AttemptContext) {
+        self.connection_id = context.connection_id;
+        self.protocol = context.protocol;
+        self.client_ip = context.client_ip;
+        self.user_agent = context.user_agent;
+    }
+}
+
+#[async_trait]
+impl Project<User> for Projections {
+    async fn project(&self, event: &EventEnvelope<User>) -> Result<(), StoreError> {
+        let user_id = event.aggregate_id.as_str();
+        let kind = cqrs_es::DomainEvent::event_type(&event.payload);
+        let mut row = match &event.payload {
+            UserEvent::Provisioned {
+                tenant,
+                connection_id,
+                subject,
+                email,
+                name,
+            } => {
+                let mut row = base(event, tenant.as_str(), &kind);
+                row.connection_id = Some(connection_id.to_string());
+                row.email = Some(email.clone());
+                let sql = "INSERT INTO users_view (tenant, user_id, connection_id, subject, email, \
+                           name, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+                           ON CONFLICT (tenant, user_id) DO NOTHING";
+                on_db!(&self.db, |pool| {
+                    sqlx::query(sql)
+                        .bind(tenant.as_str())
+                        .bind(user_id)
+                        .bind(connection_id.as_str())
+                        .bind(subject)
+                        .bind(email)
+                        .bind(name)
+                        .bind(row.time)
+                        .execute(pool)
+                        .await?;
+                });
+                row
+            }
+            UserEvent::ProfileUpdated { email, name } => {
+                let tenant: String = on_db!(&self.db, |pool| {
+                    sqlx::query("SELECT tenant FROM users_view WHERE user_id = $1")
+                        .bind(user_id)
+                        .fetch_one(pool)
+                        .await?
+                        .try_get("tenant")?
+                });
+                let mut row = base(event, &tenant, &kind);
+                row.email = Some(email.clone());
+                let sql = "UPDATE users_view SET email = $1, name = $2, updated_at = $3 \
+                           WHERE user_id = $4";
+                on_db!(&self.db, |pool| {
+                    sqlx::query(sql)
+                        .bind(email)
+                        .bind(name)
+                        .bind(row.time)
+                        .bind(user_id)
+                        .execute(pool)
+                        .await?;
+                });
+                row
+            }
+        };
+        row.user_id = Some(user_id.to_owned());
+        row.insert(&self.db).await
+    }
+}
+
+#[async_trait]
+impl Project<Identity> for Projections {
+    async fn project(&self, _event: &EventEnvelope<Identity>) -> Result<(), StoreError> {
+        // Identity links are read from their aggregate; user.provisioned is the audit entry.
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Project<Session> for Projections {
+    async fn project(&self, event: &EventEnvelope<Session>) -> Result<(), StoreError> {
+        let kind = cqrs_es::DomainEvent::event_type(&event.payload);
+        let row = match &event.payload {
+            SessionEvent::Started(started) => {
+                let mut row = base(event, started.tenant.as_str(), &kind);
+                row.user_id = Some(started.user_id.to_string());
+                row.attempt_id = Some(started.attempt_id.to_string());
+                row.connection_id = Some(started.connection_id.to_string());
+                row.email = Some(started.email.clone());
+                row
+            }
+            SessionEvent::Ended {
+                tenant,
+                user_id,
+                reason,
+            } => {
+                let mut row = base(event, tenant.as_str(), &kind);
+                row.user_id = Some(user_id.to_string());
+                row.reason = Some(reason.clone());
+                row
+            }
+        };
+        row.insert(&self.db).await
+    }
+}

@@ -1,0 +1,388 @@
+//! Tenant administration: create tenants, configure and remove connections.
+
+use std::collections::BTreeMap;
+
+use gatehouse_plugin_sdk::{Method, PluginError, ValidateConfigRequest, ValidatedConfig};
+use serde_json::Value;
+use url::Url;
+
+use super::{config_secrets, Gatehouse};
+use crate::domain::tenant::{Connection, Tenant, TenantCommand, TenantError};
+use crate::ids::{Actor, ConnectionId, TenantSlug};
+use crate::plugins::CallContext;
+use crate::store::{CommandError, Metadata, StoreError};
+
+/// Why an admin request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// A field is invalid; `field` is a JSON pointer into the request body.
+    #[error("{field}: {detail}")]
+    Invalid {
+        /// JSON pointer of the offending field.
+        field: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The tenant or connection does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The tenant already exists.
+    #[error("{0}")]
+    Conflict(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Something that is Gatehouse's fault (a broken plugin, an unreadable sealed secret).
+    #[error("{0}")]
+    Internal(String),
+}
+
+fn invalid(field: &str, detail: impl Into<String>) -> AdminError {
+    AdminError::Invalid {
+        field: field.to_owned(),
+        detail: detail.into(),
+    }
+}
+
+/// A tenant to create.
+#[derive(Clone, Debug)]
+pub struct NewTenant {
+    /// URL name.
+    pub slug: String,
+    /// Company name.
+    pub display_name: String,
+    /// Landing URL after sign-in.
+    pub app_url: String,
+    /// Extra exact origins allowed for `return_to`.
+    pub return_origins: Vec<String>,
+}
+
+/// A tenant as the admin API shows it.
+#[derive(Clone, Debug)]
+pub struct TenantView {
+    /// URL name.
+    pub slug: String,
+    /// Company name.
+    pub display_name: String,
+    /// Landing URL.
+    pub app_url: String,
+    /// Extra origins for `return_to`.
+    pub return_origins: Vec<String>,
+    /// Connections.
+    pub connections: Vec<ConnectionView>,
+}
+
+/// A connection to configure.
+#[derive(Clone, Debug)]
+pub struct ConnectionInput {
+    /// Plugin protocol id.
+    pub protocol: String,
+    /// Button label.
+    pub label: String,
+    /// Plugin config; secret fields in plain text, or omitted to keep the stored secret.
+    pub config: Value,
+}
+
+/// A connection as the admin API shows it: never a secret.
+#[derive(Clone, Debug)]
+pub struct ConnectionView {
+    /// Connection id.
+    pub id: String,
+    /// Protocol.
+    pub protocol: String,
+    /// Label.
+    pub label: String,
+    /// Config with secrets replaced by `<field>_set` flags.
+    pub config: Value,
+    /// What the identity provider's administrator needs: redirect URL, scopes, ...
+    pub setup: BTreeMap<String, String>,
+}
+
+impl Gatehouse {
+    /// Creates a tenant.
+    pub async fn create_tenant(
+        &self,
+        input: NewTenant,
+        actor: Actor,
+        request_id: Option<String>,
+    ) -> Result<TenantView, AdminError> {
+        let slug = TenantSlug::parse(&input.slug).map_err(|e| invalid("/slug", e.to_string()))?;
+        let display_name = input.display_name.trim().to_owned();
+        if display_name.is_empty()
+            || display_name.chars().count() > 100
+            || display_name.chars().any(char::is_control)
+        {
+            return Err(invalid("/display_name", "must be 1 to 100 printable characters"));
+        }
+        let app_url = check_app_url(&input.app_url).map_err(|e| invalid("/app_url", e))?;
+        let mut return_origins = Vec::new();
+        for (index, origin) in input.return_origins.iter().enumerate() {
+            let parsed = check_origin(origin)
+                .map_err(|e| invalid(&format!("/return_origins/{index}"), e))?;
+            return_origins.push(parsed);
+        }
+
+        let command = TenantCommand::Create {
+            slug: slug.clone(),
+            display_name,
+            app_url,
+            return_origins,
+            actor: actor.clone(),
+        };
+        let metadata = Metadata { actor, request_id };
+        let tenant = self
+            .executor
+            .execute::<Tenant>(slug.as_str(), command, &metadata)
+            .await
+            .map_err(|e| match e {
+                CommandError::Rejected(TenantError::AlreadyExists) => {
+                    AdminError::Conflict("a tenant with this slug already exists".into())
+                }
+                CommandError::Rejected(other) => AdminError::Internal(other.to_string()),
+                CommandError::Store(store) => AdminError::Store(store),
+            })?;
+        Ok(self.tenant_view(&tenant))
+    }
+
+    /// A tenant, read from its aggregate.
+    pub async fn tenant(&self, slug: &str) -> Result<TenantView, AdminError> {
+        let tenant = self.load_tenant(slug).await?;
+        Ok(self.tenant_view(&tenant))
+    }
+
+    /// Adds or replaces a connection after its plugin validated the config. Secret fields are
+    /// sealed before the event is written; an omitted secret keeps the stored one.
+    pub async fn configure_connection(
+        &self,
+        slug: &str,
+        connection_id: &str,
+        input: ConnectionInput,
+        actor: Actor,
+        request_id: Option<String>,
+    ) -> Result<ConnectionView, AdminError> {
+        let tenant = self.load_tenant(slug).await?;
+        let connection_id = ConnectionId::parse(connection_id)
+            .map_err(|e| invalid("/connection_id", e.to_string()))?;
+        let Some(plugin) = self.plugins.plugin(&input.protocol) else {
+            let known: Vec<&str> = self.plugins.plugins().map(|p| p.protocol.as_str()).collect();
+            return Err(invalid(
+                "/protocol",
+                format!("no plugin serves this protocol; loaded: {}", known.join(", ")),
+            ));
+        };
+        let secret_fields = plugin.secret_fields.clone();
+        let label = input.label.trim().to_owned();
+        if label.is_empty() || label.chars().count() > 80 || label.chars().any(char::is_control) {
+            return Err(invalid("/label", "must be 1 to 80 printable characters"));
+        }
+        let Value::Object(_) = input.config else {
+            return Err(invalid("/config", "must be a JSON object"));
+        };
+
+        let mut config = input.config;
+        if let Some(existing) = tenant.connections.get(&connection_id) {
+            if existing.protocol == input.protocol {
+                self.keep_omitted_secrets(&mut config, existing, &secret_fields, slug, &connection_id)?;
+            }
+        }
+        let context = CallContext {
+            tenant: slug.to_owned(),
+            connection_id: connection_id.to_string(),
+        };
+        let request = ValidateConfigRequest { config };
+        let validated: ValidatedConfig = self
+            .plugins
+            .call(&input.protocol, Method::ValidateConfig, &request, &context)
+            .await
+            .map_err(config_error)?;
+        let mut config = validated.config;
+        check_urls(self, &config)?;
+        config_secrets::seal(&self.key, &mut config, &secret_fields, slug, connection_id.as_str());
+
+        let connection = Connection {
+            protocol: input.protocol,
+            label,
+            config,
+        };
+        let command = TenantCommand::ConfigureConnection {
+            connection_id: connection_id.clone(),
+            connection: connection.clone(),
+            actor: actor.clone(),
+        };
+        let metadata = Metadata { actor, request_id };
+        self.executor
+            .execute::<Tenant>(slug, command, &metadata)
+            .await
+            .map_err(tenant_error)?;
+        let mut view = self.connection_view(slug, &connection_id, &connection);
+        view.setup.extend(validated.setup);
+        Ok(view)
+    }
+
+    /// One connection, read from the tenant aggregate.
+    pub async fn connection(&self, slug: &str, id: &str) -> Result<ConnectionView, AdminError> {
+        let tenant = self.load_tenant(slug).await?;
+        let id = ConnectionId::parse(id).map_err(|_| AdminError::NotFound("connection"))?;
+        let connection = tenant
+            .connections
+            .get(&id)
+            .ok_or(AdminError::NotFound("connection"))?;
+        Ok(self.connection_view(slug, &id, connection))
+    }
+
+    /// Removes a connection.
+    pub async fn remove_connection(
+        &self,
+        slug: &str,
+        id: &str,
+        actor: Actor,
+        request_id: Option<String>,
+    ) -> Result<(), AdminError> {
+        self.load_tenant(slug).await?;
+        let connection_id = ConnectionId::parse(id).map_err(|_| AdminError::NotFound("connection"))?;
+        let command = TenantCommand::RemoveConnection {
+            connection_id,
+            actor: actor.clone(),
+        };
+        let metadata = Metadata { actor, request_id };
+        self.executor
+            .execute::<Tenant>(slug, command, &metadata)
+            .await
+            .map_err(tenant_error)?;
+        Ok(())
+    }
+
+    pub(super) async fn load_tenant(&self, slug: &str) -> Result<Tenant, AdminError> {
+        if TenantSlug::parse(slug).is_err() {
+            return Err(AdminError::NotFound("tenant"));
+        }
+        let tenant: Tenant = self.executor.load(slug).await?;
+        if !tenant.exists() {
+            return Err(AdminError::NotFound("tenant"));
+        }
+        Ok(tenant)
+    }
+
+    fn keep_omitted_secrets(
+        &self,
+        config: &mut Value,
+        existing: &Connection,
+        secret_fields: &[String],
+        slug: &str,
+        connection_id: &ConnectionId,
+    ) -> Result<(), AdminError> {
+        let mut previous = existing.config.clone();
+        config_secrets::open(&self.key, &mut previous, secret_fields, slug, connection_id.as_str())
+            .map_err(|e| AdminError::Internal(format!("stored secret unreadable: {e}")))?;
+        for pointer in secret_fields {
+            let omitted = config.pointer(pointer).is_none();
+            let Some(old) = previous.pointer(pointer) else {
+                continue;
+            };
+            let Some(field) = pointer.strip_prefix('/').filter(|f| !f.contains('/')) else {
+                continue;
+            };
+            if omitted {
+                if let Value::Object(map) = config {
+                    map.insert(field.to_owned(), old.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn tenant_view(&self, tenant: &Tenant) -> TenantView {
+        let slug = tenant.slug.as_ref().map(ToString::to_string).unwrap_or_default();
+        let connections = tenant
+            .connections
+            .iter()
+            .map(|(id, connection)| self.connection_view(&slug, id, connection))
+            .collect();
+        TenantView {
+            display_name: tenant.display_name.clone(),
+            app_url: tenant.app_url.clone(),
+            return_origins: tenant.return_origins.clone(),
+            connections,
+            slug,
+        }
+    }
+
+    fn connection_view(&self, slug: &str, id: &ConnectionId, connection: &Connection) -> ConnectionView {
+        let secret_fields = self
+            .plugins
+            .plugin(&connection.protocol)
+            .map(|p| p.secret_fields.clone())
+            .unwrap_or_default();
+        let mut setup = BTreeMap::new();
+        setup.insert("redirect_url".to_owned(), self.redirect_uri(slug, id.as_str()));
+        if connection.protocol == "oidc" {
+            setup.insert("scopes".to_owned(), "openid profile email".to_owned());
+        }
+        ConnectionView {
+            id: id.to_string(),
+            protocol: connection.protocol.clone(),
+            label: connection.label.clone(),
+            config: config_secrets::redact(&connection.config, &secret_fields),
+            setup,
+        }
+    }
+}
+
+fn tenant_error(error: CommandError<TenantError>) -> AdminError {
+    match error {
+        CommandError::Rejected(TenantError::NotFound) => AdminError::NotFound("tenant"),
+        CommandError::Rejected(TenantError::ConnectionNotFound) => AdminError::NotFound("connection"),
+        CommandError::Rejected(other) => AdminError::Conflict(other.to_string()),
+        CommandError::Store(store) => AdminError::Store(store),
+    }
+}
+
+fn config_error(error: PluginError) -> AdminError {
+    match error.field {
+        Some(field) => invalid(&format!("/config{field}"), error.detail),
+        None if error.code == gatehouse_plugin_sdk::reason::INVALID_CONFIG => {
+            invalid("/config", error.detail)
+        }
+        None => AdminError::Internal(format!("plugin could not validate the config: {error}")),
+    }
+}
+
+/// Refuses configured URLs whose host is a literal address the network policy forbids, so
+/// the mistake shows at configuration time rather than at the first login.
+fn check_urls(gatehouse: &Gatehouse, config: &Value) -> Result<(), AdminError> {
+    let Value::Object(map) = config else {
+        return Ok(());
+    };
+    for (key, value) in map {
+        if let (true, Value::String(url)) = (key.ends_with("_url"), value) {
+            gatehouse
+                .plugins
+                .check_destination(url)
+                .map_err(|e| invalid(&format!("/config/{key}"), e.detail))?;
+        }
+    }
+    Ok(())
+}
+
+fn check_app_url(text: &str) -> Result<String, &'static str> {
+    let url = Url::parse(text).map_err(|_| "must be an absolute URL")?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err("must be an http or https URL");
+    }
+    if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
+        return Err("must not contain credentials or a fragment");
+    }
+    if url.host_str().is_none() {
+        return Err("must have a host");
+    }
+    Ok(url.to_string())
+}
+
+fn check_origin(text: &str) -> Result<String, &'static str> {
+    let url = Url::parse(text).map_err(|_| "must be an origin such as https://app.example.com")?;
+    let origin = url.origin().ascii_serialization();
+    if !matches!(url.scheme(), "https" | "http") || origin.trim_end_matches('/') != text.trim_end_matches('/') {
+        return Err("must be an origin (scheme, host and optional port) only");
+    }
+    Ok(origin)
+}

@@ -1,0 +1,98 @@
+//! Application services: what the API asks of Gatehouse, in domain terms. No HTTP here; the
+//! `api` crate turns these results into pages, redirects and problem documents.
+
+mod admin;
+mod config_secrets;
+mod login;
+mod return_to;
+
+use std::sync::Arc;
+
+pub use admin::{AdminError, ConnectionInput, ConnectionView, NewTenant, TenantView};
+pub use login::{
+    ClientInfo, LoginFailure, LoginRedirect, LoginSuccess, RefusalClass, SessionInfo,
+};
+
+use crate::crypto::SecretKey;
+use crate::plugins::PluginHost;
+use crate::projections::{AuditReader, Projections};
+use crate::store::{Credentials, Db, Executor, Flows};
+
+/// Deployment settings the services need.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Public base URL, without a trailing slash (`https://sso.example.com`).
+    pub public_url: String,
+    /// How long a login may take at the identity provider, in seconds.
+    pub flow_ttl_secs: i64,
+    /// Session lifetime in seconds.
+    pub session_ttl_secs: i64,
+}
+
+/// Observes login outcomes (protocol, `succeeded`/`failed`, reason), for metrics.
+pub type LoginObserver = Arc<dyn Fn(&str, &str, &str) + Send + Sync>;
+
+/// Gatehouse's services over one store and one set of plugins.
+pub struct Gatehouse {
+    db: Db,
+    executor: Executor<Projections>,
+    flows: Flows,
+    credentials: Credentials,
+    audit: AuditReader,
+    plugins: PluginHost,
+    key: SecretKey,
+    settings: Settings,
+    login_observer: Option<LoginObserver>,
+}
+
+impl Gatehouse {
+    /// Assembles the services.
+    pub fn new(db: Db, plugins: PluginHost, key: SecretKey, settings: Settings) -> Self {
+        Gatehouse {
+            executor: Executor::new(db.clone(), Projections::new(db.clone())),
+            flows: Flows::new(db.clone()),
+            credentials: Credentials::new(db.clone()),
+            audit: AuditReader::new(db.clone()),
+            db,
+            plugins,
+            key,
+            settings,
+            login_observer: None,
+        }
+    }
+
+    /// Reports every login outcome to `observer`.
+    pub fn observe_logins(&mut self, observer: LoginObserver) {
+        self.login_observer = Some(observer);
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Admin API credentials.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    /// The audit log reader.
+    pub fn audit(&self) -> &AuditReader {
+        &self.audit
+    }
+
+    /// The plugin host.
+    pub fn plugins(&self) -> &PluginHost {
+        &self.plugins
+    }
+
+    /// Deployment settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The sign-in redirect URL of a connection.
+    pub fn redirect_uri(&self, tenant: &str, connection_id: &str) -> String {
+        format!("{}/{tenant}/sso/{connection_id}/callback", self.settings.public_url)
+    }
+}

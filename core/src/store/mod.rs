@@ -1,0 +1,133 @@
+//! Persistence: the event store (sqlite-es or postgres-es behind one type), the command
+//! executor with conflict retries, and the small non-event tables (flow state, fetch cache,
+//! admin credentials). SQL schemas live in `migrations/`.
+
+mod credentials;
+mod event_repository;
+mod executor;
+mod flows;
+mod http_cache;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+pub use credentials::{AdminCredential, Credentials};
+pub use event_repository::EventRepo;
+pub use executor::{CommandError, Executor, Metadata};
+pub use flows::{ConsumeError, Flow, Flows, NewFlow};
+pub use http_cache::{CachedResponse, HttpCache};
+
+/// A storage failure that is not a business-rule refusal.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another writer appended to the same aggregate first, even after retries.
+    #[error("concurrent update conflict")]
+    Conflict,
+    /// The database refused or could not be reached.
+    #[error("database error: {0}")]
+    Database(String),
+    /// Stored data could not be decoded.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
+/// Which database backs this deployment. Both run the same SQL for Gatehouse's own tables
+/// (`$n` placeholders work in both), and each has its own migrations folder.
+#[derive(Clone, Debug)]
+pub enum Db {
+    /// Embedded SQLite (the zero-setup default).
+    Sqlite(SqlitePool),
+    /// PostgreSQL (production; several nodes may share it).
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool of `$db`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! on_db {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+impl Db {
+    /// Connects to `url` (`sqlite://PATH` or `postgres://...`) and runs the migrations.
+    /// Migrations take a database lock on PostgreSQL, so nodes may start together.
+    pub async fn connect(url: &str) -> Result<Db, StoreError> {
+        let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await?;
+            Db::Postgres(pool)
+        } else if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .connect_with(options)
+                .await?;
+            Db::Sqlite(pool)
+        } else {
+            return Err(StoreError::Database(
+                "database URL must start with sqlite: or postgres://".into(),
+            ));
+        };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// The URL of the SQLite database kept under `data_dir`.
+    pub fn sqlite_url(data_dir: &Path) -> String {
+        format!("sqlite://{}", data_dir.join("gatehouse.sqlite").display())
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let result = match self {
+            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
+            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
+        };
+        result.map_err(|e| StoreError::Database(format!("migration failed: {e}")))
+    }
+
+    /// Store name for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_db!(self, |pool| {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+}
+
+/// Milliseconds since the Unix epoch, the time format of Gatehouse's own tables.
+pub fn now_millis() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
