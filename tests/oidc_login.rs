@@ -52,11 +52,16 @@ on_both_stores!(
 // helpers local to these scenarios
 
 fn of_type<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    events.iter().filter(|e| e["type"] == json!(kind)).collect()
+    events
+        .iter()
+        .filter(|e| e["type"] == json!(kind))
+        .collect()
 }
 
 fn has_type(events: &[Value], kind: &str) -> bool {
-    events.iter().any(|e| e["type"] == json!(kind))
+    events
+        .iter()
+        .any(|e| e["type"] == json!(kind))
 }
 
 /// Exactly one event of this type.
@@ -94,7 +99,12 @@ async fn account(idp: &Idp, email: Option<&str>, email_verified: Value) -> Strin
 }
 
 /// A full, successful login in a fresh browser; returns the browser and its session.
-async fn successful_login(gh: &Gatehouse, idp: &Idp, tenant: &Tenant, login: &str) -> (reqwest::Client, Value) {
+async fn successful_login(
+    gh: &Gatehouse,
+    idp: &Idp,
+    tenant: &Tenant,
+    login: &str,
+) -> (reqwest::Client, Value) {
     let browser = browser();
     let callback = login_via_idp(&browser, gh, idp, &tenant.slug, login).await;
     let page = call_callback(&browser, &callback).await;
@@ -118,7 +128,8 @@ async fn refused_login(
     let page = call_callback(&browser, &callback).await;
     let attempt = page.assert_error_page(statuses);
     gh.assert_no_session(&browser).await;
-    gh.assert_login_failed(&tenant.slug, reason, Some(&attempt)).await
+    gh.assert_login_failed(&tenant.slug, reason, Some(&attempt))
+        .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -127,14 +138,24 @@ async fn refused_login(
 async fn tenant_pages_and_admin_api(store: Store) {
     let idp = Idp::shared().await;
     let gh = Gatehouse::start(store).await;
-    get(&client(), &gh.url("/healthz")).await.assert_status(200);
+    get(&client(), &gh.url("/healthz"))
+        .await
+        .assert_status(200);
 
     // The admin API needs the bearer token, validates and refuses duplicates.
     let slug = unique("t-");
-    let body = json!({ "slug": slug, "display_name": "Acme", "app_url": "https://app.acme.test/home" });
+    let body =
+        json!({ "slug": slug, "display_name": "Acme", "app_url": "https://app.acme.test/home" });
     let url = gh.url("/api/v1/tenants");
-    let anonymous = client().post(&url).json(&body).send().await.expect("POST tenants");
-    Page::read(&url, anonymous).await.assert_problem(401, None);
+    let anonymous = client()
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .expect("POST tenants");
+    Page::read(&url, anonymous)
+        .await
+        .assert_problem(401, None);
     let wrong = client()
         .post(&url)
         .bearer_auth("not-the-token")
@@ -142,10 +163,15 @@ async fn tenant_pages_and_admin_api(store: Store) {
         .send()
         .await
         .expect("POST tenants");
-    Page::read(&url, wrong).await.assert_problem(401, None);
-    gh.admin_post("/api/v1/tenants", &json!({ "slug": "Not A Slug!", "display_name": "X", "app_url": "https://x.test/" }))
+    Page::read(&url, wrong)
         .await
-        .assert_problem(422, Some("/slug"));
+        .assert_problem(401, None);
+    gh.admin_post(
+        "/api/v1/tenants",
+        &json!({ "slug": "Not A Slug!", "display_name": "X", "app_url": "https://x.test/" }),
+    )
+    .await
+    .assert_problem(422, Some("/slug"));
     let tenant = tenant_with_idp(&gh, idp, false).await;
     gh.admin_post(
         "/api/v1/tenants",
@@ -166,45 +192,96 @@ async fn tenant_pages_and_admin_api(store: Store) {
 
     // Reading a connection back never shows the secret.
     let page = gh
-        .admin_get(&format!("/api/v1/tenants/{}/connections/{}", tenant.slug, tenant.connection_id))
+        .admin_get(&format!(
+            "/api/v1/tenants/{}/connections/{}",
+            tenant.slug, tenant.connection_id
+        ))
         .await;
     page.assert_status(200);
-    let secret = tenant.client_secret.as_deref().expect("confidential client");
-    assert!(!page.body.contains(secret), "GET connection leaked the secret: {}", page.describe());
+    let secret = tenant
+        .client_secret
+        .as_deref()
+        .expect("confidential client");
+    assert!(
+        !page.body.contains(secret),
+        "GET connection leaked the secret: {}",
+        page.describe()
+    );
     let connection = page.json();
-    assert_eq!(connection["config"]["client_secret_set"], json!(true), "{}", page.describe());
-    assert_eq!(connection["config"]["client_id"], json!(tenant.client_id), "{}", page.describe());
-    assert_eq!(connection["setup"]["scopes"], json!("openid profile email"), "{}", page.describe());
+    assert_eq!(
+        connection["config"]["client_secret_set"],
+        json!(true),
+        "{}",
+        page.describe()
+    );
+    assert_eq!(
+        connection["config"]["client_id"],
+        json!(tenant.client_id),
+        "{}",
+        page.describe()
+    );
+    assert_eq!(
+        connection["setup"]["scopes"],
+        json!("openid profile email"),
+        "{}",
+        page.describe()
+    );
 
     // The browser pages.
     let page = get(&browser(), &gh.url(&format!("/{}", tenant.slug))).await;
     page.assert_status(200);
-    assert!(page.content_type().starts_with("text/html"), "{}", page.describe());
     assert!(
-        page.body.contains(&format!("Sign in with {}", tenant.label)),
+        page.content_type()
+            .starts_with("text/html"),
+        "{}",
+        page.describe()
+    );
+    assert!(
+        page.body
+            .contains(&format!("Sign in with {}", tenant.label)),
         "the choice page should offer the connection: {}",
         page.describe()
     );
-    let page = get(&browser(), &gh.url(&format!("/{}?login=standard", tenant.slug))).await;
+    let page = get(
+        &browser(),
+        &gh.url(&format!("/{}?login=standard", tenant.slug)),
+    )
+    .await;
     page.assert_status(200);
     assert!(
-        page.body.to_lowercase().contains("not enabled"),
+        page.body
+            .to_lowercase()
+            .contains("not enabled"),
         "standard login should say it is not enabled: {}",
         page.describe()
     );
     let page = get(&browser(), &gh.url(&format!("/{}", unique("no-such-")))).await;
     page.assert_status(404);
-    assert!(page.content_type().starts_with("text/html"), "{}", page.describe());
+    assert!(
+        page.content_type()
+            .starts_with("text/html"),
+        "{}",
+        page.describe()
+    );
 
     let events = gh
-        .audit_until(&tenant.slug, &[], "tenant.created and tenant.connection.configured", |ev| {
-            has_type(ev, "tenant.created") && has_type(ev, "tenant.connection.configured")
-        })
+        .audit_until(
+            &tenant.slug,
+            &[],
+            "tenant.created and tenant.connection.configured",
+            |ev| has_type(ev, "tenant.created") && has_type(ev, "tenant.connection.configured"),
+        )
         .await;
     let configured = one(&events, "tenant.connection.configured");
-    assert_eq!(configured["connection_id"], json!(tenant.connection_id), "{configured:#}");
+    assert_eq!(
+        configured["connection_id"],
+        json!(tenant.connection_id),
+        "{configured:#}"
+    );
     assert!(
-        !serde_json::to_string(&events).unwrap().contains(secret),
+        !serde_json::to_string(&events)
+            .unwrap()
+            .contains(secret),
         "the audit log holds the client secret"
     );
 }
@@ -227,49 +304,90 @@ async fn jit_user_login_succeeds(store: Store) {
         callback.starts_with(&gh.callback_url(&tenant.slug, &tenant.connection_id)),
         "callback URL {callback}"
     );
-    assert!(query_param(&callback, "code").is_some(), "no code in {callback}");
-    assert!(query_param(&callback, "state").is_some(), "no state in {callback}");
-    assert_eq!(query_param(&callback, "iss").as_deref(), Some(idp.issuer.as_str()), "iss in {callback}");
+    assert!(
+        query_param(&callback, "code").is_some(),
+        "no code in {callback}"
+    );
+    assert!(
+        query_param(&callback, "state").is_some(),
+        "no state in {callback}"
+    );
+    assert_eq!(
+        query_param(&callback, "iss").as_deref(),
+        Some(idp.issuer.as_str()),
+        "iss in {callback}"
+    );
 
     let page = call_callback(&browser, &callback).await;
     assert_login_succeeded(&page, &tenant);
 
     let session = gh.assert_session(&browser).await;
     assert_eq!(session["tenant"], json!(tenant.slug), "{session:#}");
-    assert_eq!(session["connection_id"], json!(tenant.connection_id), "{session:#}");
+    assert_eq!(
+        session["connection_id"],
+        json!(tenant.connection_id),
+        "{session:#}"
+    );
     assert_eq!(session["email"], json!(email), "{session:#}");
     assert_eq!(session["name"], json!("Alice Example"), "{session:#}");
-    let user_id = session["user_id"].as_str().expect("user_id is a string").to_string();
+    let user_id = session["user_id"]
+        .as_str()
+        .expect("user_id is a string")
+        .to_string();
     assert!(!user_id.is_empty());
 
     let events = gh
-        .audit_until(&tenant.slug, &[], "login.succeeded and session.started", |ev| {
-            has_type(ev, "login.succeeded") && has_type(ev, "session.started")
-        })
+        .audit_until(
+            &tenant.slug,
+            &[],
+            "login.succeeded and session.started",
+            |ev| has_type(ev, "login.succeeded") && has_type(ev, "session.started"),
+        )
         .await;
     let started = one(&events, "login.started");
     let provisioned = one(&events, "user.provisioned");
     let succeeded = one(&events, "login.succeeded");
     let session_started = one(&events, "session.started");
-    assert!(of_type(&events, "login.failed").is_empty(), "unexpected login.failed: {events:#?}");
+    assert!(
+        of_type(&events, "login.failed").is_empty(),
+        "unexpected login.failed: {events:#?}"
+    );
 
-    assert_eq!(started["connection_id"], json!(tenant.connection_id), "{started:#}");
+    assert_eq!(
+        started["connection_id"],
+        json!(tenant.connection_id),
+        "{started:#}"
+    );
     assert_eq!(started["protocol"], json!("oidc"), "{started:#}");
     assert_eq!(provisioned["user_id"], json!(user_id), "{provisioned:#}");
     assert_eq!(provisioned["email"], json!(email), "{provisioned:#}");
     assert_eq!(succeeded["outcome"], json!("succeeded"), "{succeeded:#}");
     assert_eq!(succeeded["email"], json!(email), "{succeeded:#}");
     assert_eq!(succeeded["user_id"], json!(user_id), "{succeeded:#}");
-    assert_eq!(succeeded["connection_id"], json!(tenant.connection_id), "{succeeded:#}");
+    assert_eq!(
+        succeeded["connection_id"],
+        json!(tenant.connection_id),
+        "{succeeded:#}"
+    );
     assert_eq!(succeeded["protocol"], json!("oidc"), "{succeeded:#}");
     assert_eq!(succeeded["tenant"], json!(tenant.slug), "{succeeded:#}");
     assert!(succeeded["attempt_id"].is_string(), "{succeeded:#}");
-    assert_eq!(succeeded["attempt_id"], started["attempt_id"], "one attempt id per login: {events:#?}");
-    assert_eq!(session_started["user_id"], json!(user_id), "{session_started:#}");
+    assert_eq!(
+        succeeded["attempt_id"], started["attempt_id"],
+        "one attempt id per login: {events:#?}"
+    );
+    assert_eq!(
+        session_started["user_id"],
+        json!(user_id),
+        "{session_started:#}"
+    );
     // Newest first: the attempt started before it was provisioned, succeeded, and had a session.
     let start = position(&events, "login.started");
     for later in ["user.provisioned", "login.succeeded", "session.started"] {
-        assert!(position(&events, later) < start, "{later} should be newer than login.started: {events:#?}");
+        assert!(
+            position(&events, later) < start,
+            "{later} should be newer than login.started: {events:#?}"
+        );
     }
 }
 
@@ -277,16 +395,30 @@ async fn second_login_finds_the_same_user(store: Store) {
     let idp = Idp::shared().await;
     let gh = Gatehouse::start(store).await;
     let tenant = tenant_with_idp(&gh, idp, false).await;
-    let login = account(idp, Some(&format!("{}@good.test", unique("bob-"))), json!(true)).await;
+    let login = account(
+        idp,
+        Some(&format!("{}@good.test", unique("bob-"))),
+        json!(true),
+    )
+    .await;
 
     let (_first, one_session) = successful_login(&gh, idp, &tenant, &login).await;
     let (_second, two_session) = successful_login(&gh, idp, &tenant, &login).await;
-    assert_eq!(one_session["user_id"], two_session["user_id"], "a second login must find the same user");
+    assert_eq!(
+        one_session["user_id"], two_session["user_id"],
+        "a second login must find the same user"
+    );
 
     let events = gh
-        .audit_until(&tenant.slug, &[], "two login.succeeded", |ev| of_type(ev, "login.succeeded").len() == 2)
+        .audit_until(&tenant.slug, &[], "two login.succeeded", |ev| {
+            of_type(ev, "login.succeeded").len() == 2
+        })
         .await;
-    assert_eq!(of_type(&events, "user.provisioned").len(), 1, "provisioned twice: {events:#?}");
+    assert_eq!(
+        of_type(&events, "user.provisioned").len(),
+        1,
+        "provisioned twice: {events:#?}"
+    );
     assert_eq!(of_type(&events, "session.started").len(), 2, "{events:#?}");
     for e in of_type(&events, "login.succeeded") {
         assert_eq!(e["user_id"], one_session["user_id"], "{e:#}");
@@ -297,14 +429,36 @@ async fn disallowed_email_domains_are_refused(store: Store) {
     let idp = Idp::shared().await;
     let gh = Gatehouse::start(store).await;
     let tenant = tenant_with_idp(&gh, idp, false).await;
-    for email in ["a@evil.test", "a@evil.test@good.test", "a@good.test.evil.test", "a@GOOD.test.evil.test"] {
+    for email in [
+        "a@evil.test",
+        "a@evil.test@good.test",
+        "a@good.test.evil.test",
+        "a@GOOD.test.evil.test",
+    ] {
         let login = account(idp, Some(email), json!(true)).await;
-        let event = refused_login(&gh, idp, &tenant, &login, &[403], "email_domain_not_allowed").await;
-        assert!(event["user_id"].is_null(), "a refused login has no user: {event:#}");
+        let event = refused_login(
+            &gh,
+            idp,
+            &tenant,
+            &login,
+            &[403],
+            "email_domain_not_allowed",
+        )
+        .await;
+        assert!(
+            event["user_id"].is_null(),
+            "a refused login has no user: {event:#}"
+        );
     }
     let events = gh.audit(&tenant.slug, &[]).await;
-    assert!(!has_type(&events, "user.provisioned"), "a refused login provisioned a user: {events:#?}");
-    assert!(!has_type(&events, "session.started"), "a refused login started a session: {events:#?}");
+    assert!(
+        !has_type(&events, "user.provisioned"),
+        "a refused login provisioned a user: {events:#?}"
+    );
+    assert!(
+        !has_type(&events, "session.started"),
+        "a refused login started a session: {events:#?}"
+    );
 }
 
 async fn unverified_email_is_refused(store: Store) {
@@ -338,7 +492,8 @@ async fn tampered_state_is_refused(store: Store) {
     let page = call_callback(&browser, &tampered).await;
     let attempt = page.assert_error_page(&[400]);
     gh.assert_no_session(&browser).await;
-    gh.assert_login_failed(&tenant.slug, "state_mismatch", Some(&attempt)).await;
+    gh.assert_login_failed(&tenant.slug, "state_mismatch", Some(&attempt))
+        .await;
 }
 
 async fn missing_state_is_refused(store: Store) {
@@ -350,7 +505,8 @@ async fn missing_state_is_refused(store: Store) {
     let page = call_callback(&browser, &with_query_param(&callback, "state", None)).await;
     let attempt = page.assert_error_page(&[400]);
     gh.assert_no_session(&browser).await;
-    gh.assert_login_failed(&tenant.slug, "state_missing", Some(&attempt)).await;
+    gh.assert_login_failed(&tenant.slug, "state_missing", Some(&attempt))
+        .await;
 }
 
 async fn replayed_callback_is_refused(store: Store) {
@@ -364,18 +520,28 @@ async fn replayed_callback_is_refused(store: Store) {
 
     let page = call_callback(&browser, &callback).await;
     let attempt = page.assert_error_page(&[400]);
-    gh.assert_login_failed(&tenant.slug, "state_reused", Some(&attempt)).await;
+    gh.assert_login_failed(&tenant.slug, "state_reused", Some(&attempt))
+        .await;
 
     let still = gh.assert_session(&browser).await;
-    assert_eq!(still["user_id"], first["user_id"], "the first session must survive the replay");
+    assert_eq!(
+        still["user_id"], first["user_id"],
+        "the first session must survive the replay"
+    );
 
     // The same replay from another browser is refused too and gets no session.
     let other = common::browser();
     let page = call_callback(&other, &callback).await;
     page.assert_error_page(&[400]);
     gh.assert_no_session(&other).await;
-    let events = gh.audit(&tenant.slug, &[("type", "login.succeeded")]).await;
-    assert_eq!(events.len(), 1, "only the first callback may succeed: {events:#?}");
+    let events = gh
+        .audit(&tenant.slug, &[("type", "login.succeeded")])
+        .await;
+    assert_eq!(
+        events.len(),
+        1,
+        "only the first callback may succeed: {events:#?}"
+    );
 }
 
 async fn state_of_another_tenant_is_refused(store: Store) {
@@ -385,7 +551,10 @@ async fn state_of_another_tenant_is_refused(store: Store) {
     let b = tenant_with_idp(&gh, idp, false).await;
     let browser = browser();
     let callback_a = login_via_idp(&browser, &gh, idp, &a.slug, &unique("x-")).await;
-    let at_b = with_path(&callback_a, &format!("/{}/sso/{}/callback", b.slug, b.connection_id));
+    let at_b = with_path(
+        &callback_a,
+        &format!("/{}/sso/{}/callback", b.slug, b.connection_id),
+    );
     let page = call_callback(&browser, &at_b).await;
     let attempt = page.assert_error_page(&[400]);
     gh.assert_no_session(&browser).await;
@@ -396,10 +565,12 @@ async fn state_of_another_tenant_is_refused(store: Store) {
     loop {
         let mut found = false;
         for slug in [&b.slug, &a.slug] {
-            let events = gh.audit(slug, &[("type", "login.failed")]).await;
-            found |= events
-                .iter()
-                .any(|e| e["reason"] == json!("state_mismatch") && e["attempt_id"] == json!(attempt));
+            let events = gh
+                .audit(slug, &[("type", "login.failed")])
+                .await;
+            found |= events.iter().any(|e| {
+                e["reason"] == json!("state_mismatch") && e["attempt_id"] == json!(attempt)
+            });
         }
         if found {
             break;
@@ -414,7 +585,9 @@ async fn state_of_another_tenant_is_refused(store: Store) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let succeeded_b = gh.audit(&b.slug, &[("type", "login.succeeded")]).await;
+    let succeeded_b = gh
+        .audit(&b.slug, &[("type", "login.succeeded")])
+        .await;
     assert!(succeeded_b.is_empty(), "{succeeded_b:#?}");
 }
 
@@ -430,8 +603,11 @@ async fn callback_from_another_browser_is_refused(store: Store) {
     let page = call_callback(&attacker, &callback).await;
     let attempt = page.assert_error_page(&[400]);
     gh.assert_no_session(&attacker).await;
-    gh.assert_login_failed(&tenant.slug, "state_mismatch", Some(&attempt)).await;
-    let events = gh.audit(&tenant.slug, &[("type", "login.succeeded")]).await;
+    gh.assert_login_failed(&tenant.slug, "state_mismatch", Some(&attempt))
+        .await;
+    let events = gh
+        .audit(&tenant.slug, &[("type", "login.succeeded")])
+        .await;
     assert!(events.is_empty(), "{events:#?}");
 }
 
@@ -446,14 +622,21 @@ async fn idp_error_is_reported(store: Store) {
     let page = call_callback(&browser, &callback).await;
     let attempt = page.assert_error_page(&[400, 502]);
     gh.assert_no_session(&browser).await;
-    let event = gh.assert_login_failed(&tenant.slug, "idp_error", Some(&attempt)).await;
-    assert_eq!(event["connection_id"], json!(tenant.connection_id), "{event:#}");
+    let event = gh
+        .assert_login_failed(&tenant.slug, "idp_error", Some(&attempt))
+        .await;
+    assert_eq!(
+        event["connection_id"],
+        json!(tenant.connection_id),
+        "{event:#}"
+    );
 }
 
 async fn unreachable_idp_is_reported(store: Store) {
     let gh = Gatehouse::start(store).await;
     let slug = unique("t-");
-    gh.create_tenant(&slug, "Down", "https://app.down.test/").await;
+    gh.create_tenant(&slug, "Down", "https://app.down.test/")
+        .await;
     let closed = free_port();
     gh.put_oidc_connection(
         &slug,
@@ -471,15 +654,26 @@ async fn unreachable_idp_is_reported(store: Store) {
     let page = get(&browser, &gh.url(&format!("/{slug}?login=sso"))).await;
     let attempt = page.assert_error_page(&[502]);
     gh.assert_no_session(&browser).await;
-    gh.assert_login_failed(&slug, "idp_unreachable", Some(&attempt)).await;
+    gh.assert_login_failed(&slug, "idp_unreachable", Some(&attempt))
+        .await;
 }
 
 async fn private_addresses_are_refused(store: Store) {
     let idp = Idp::shared().await;
-    let gh = Gatehouse::start_with(store, Options { allow_private_networks: false, ..Options::default() }).await;
+    let gh = Gatehouse::start_with(
+        store,
+        Options {
+            allow_private_networks: false,
+            ..Options::default()
+        },
+    )
+    .await;
     let slug = unique("t-");
-    gh.create_tenant(&slug, "Private", "https://app.private.test/").await;
-    let (client_id, client_secret) = idp.register_client(&[gh.callback_url(&slug, "okta")], false).await;
+    gh.create_tenant(&slug, "Private", "https://app.private.test/")
+        .await;
+    let (client_id, client_secret) = idp
+        .register_client(&[gh.callback_url(&slug, "okta")], false)
+        .await;
     let config = |discovery_url: String| {
         json!({
             "discovery_url": discovery_url,
@@ -491,25 +685,35 @@ async fn private_addresses_are_refused(store: Store) {
 
     // A literal loopback address is refused when the connection is saved.
     for host in ["127.0.0.1".to_string(), "[::1]".to_string()] {
-        let url = format!("http://{host}:{}/.well-known/openid-configuration", idp.port);
+        let url = format!(
+            "http://{host}:{}/.well-known/openid-configuration",
+            idp.port
+        );
         gh.try_put_oidc_connection(&slug, "okta", "Okta", config(url))
             .await
             .assert_problem(422, Some("/config/discovery_url"));
     }
 
     // A host name is only known to be private once resolved: saved, then blocked at login.
-    let url = format!("http://localhost:{}/.well-known/openid-configuration", idp.port);
-    gh.put_oidc_connection(&slug, "okta", "Okta", config(url)).await;
+    let url = format!(
+        "http://localhost:{}/.well-known/openid-configuration",
+        idp.port
+    );
+    gh.put_oidc_connection(&slug, "okta", "Okta", config(url))
+        .await;
     let browser = browser();
     let page = get(&browser, &gh.url(&format!("/{slug}?login=sso"))).await;
     assert!(
-        !page.location().is_some_and(|l| l.contains(&format!(":{}/", idp.port))),
+        !page
+            .location()
+            .is_some_and(|l| l.contains(&format!(":{}/", idp.port))),
         "Gatehouse talked to a private address: {}",
         page.describe()
     );
     let attempt = page.assert_error_page(&[400, 403, 502]);
     gh.assert_no_session(&browser).await;
-    gh.assert_login_failed(&slug, "destination_blocked", Some(&attempt)).await;
+    gh.assert_login_failed(&slug, "destination_blocked", Some(&attempt))
+        .await;
 }
 
 async fn public_client_login_succeeds(store: Store) {
@@ -521,8 +725,13 @@ async fn public_client_login_succeeds(store: Store) {
     let login = account(idp, Some(&email), json!(true)).await;
     let (_browser, session) = successful_login(&gh, idp, &tenant, &login).await;
     assert_eq!(session["email"], json!(email), "{session:#}");
-    gh.audit_until(&tenant.slug, &[("type", "login.succeeded")], "login.succeeded", |ev| ev.len() == 1)
-        .await;
+    gh.audit_until(
+        &tenant.slug,
+        &[("type", "login.succeeded")],
+        "login.succeeded",
+        |ev| ev.len() == 1,
+    )
+    .await;
 }
 
 async fn audit_api_needs_the_token_and_filters(store: Store) {
@@ -537,21 +746,45 @@ async fn audit_api_needs_the_token_and_filters(store: Store) {
     refused_login(&gh, idp, &tenant, &evil, &[403], "email_domain_not_allowed").await;
     let all = gh
         .audit_until(&tenant.slug, &[], "the login events", |ev| {
-            has_type(ev, "login.succeeded") && has_type(ev, "login.failed") && has_type(ev, "session.started")
+            has_type(ev, "login.succeeded")
+                && has_type(ev, "login.failed")
+                && has_type(ev, "session.started")
         })
         .await;
 
     // The bearer token is required.
     let url = gh.url(&format!("/api/v1/tenants/{}/audit/events", tenant.slug));
-    get(&client(), &url).await.assert_problem(401, None);
-    let wrong = client().get(&url).bearer_auth("wrong").send().await.expect("GET audit");
-    Page::read(&url, wrong).await.assert_problem(401, None);
+    get(&client(), &url)
+        .await
+        .assert_problem(401, None);
+    let wrong = client()
+        .get(&url)
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .expect("GET audit");
+    Page::read(&url, wrong)
+        .await
+        .assert_problem(401, None);
 
     // Shape and order: newest first.
     for e in &all {
         for key in [
-            "id", "time", "tenant", "type", "attempt_id", "connection_id", "protocol", "outcome", "reason",
-            "detail", "email", "user_id", "actor", "client_ip", "user_agent",
+            "id",
+            "time",
+            "tenant",
+            "type",
+            "attempt_id",
+            "connection_id",
+            "protocol",
+            "outcome",
+            "reason",
+            "detail",
+            "email",
+            "user_id",
+            "actor",
+            "client_ip",
+            "user_agent",
         ] {
             assert!(e.get(key).is_some(), "audit event without {key:?}: {e:#}");
         }
@@ -560,64 +793,160 @@ async fn audit_api_needs_the_token_and_filters(store: Store) {
     let times: Vec<chrono::DateTime<chrono::FixedOffset>> = all
         .iter()
         .map(|e| {
-            chrono::DateTime::parse_from_rfc3339(e["time"].as_str().expect("time is a string"))
-                .unwrap_or_else(|err| panic!("time is not RFC 3339 ({err}): {e:#}"))
+            chrono::DateTime::parse_from_rfc3339(
+                e["time"]
+                    .as_str()
+                    .expect("time is a string"),
+            )
+            .unwrap_or_else(|err| panic!("time is not RFC 3339 ({err}): {e:#}"))
         })
         .collect();
-    assert!(times.windows(2).all(|w| w[0] >= w[1]), "events are not newest first: {all:#?}");
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "events are not newest first: {all:#?}"
+    );
     let failed = one(&all, "login.failed");
-    assert!(failed["client_ip"].as_str().is_some_and(|ip| ip.contains("127.0.0.1")), "{failed:#}");
+    assert!(
+        failed["client_ip"]
+            .as_str()
+            .is_some_and(|ip| ip.contains("127.0.0.1")),
+        "{failed:#}"
+    );
     assert!(failed["user_agent"].is_string(), "{failed:#}");
 
     // type= prefix ("login.") and exact.
-    let logins = gh.audit(&tenant.slug, &[("type", "login.")]).await;
-    let kinds: std::collections::BTreeSet<&str> = logins.iter().filter_map(|e| e["type"].as_str()).collect();
+    let logins = gh
+        .audit(&tenant.slug, &[("type", "login.")])
+        .await;
+    let kinds: std::collections::BTreeSet<&str> = logins
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
     assert_eq!(
         kinds,
-        ["login.failed", "login.started", "login.succeeded"].into_iter().collect(),
+        ["login.failed", "login.started", "login.succeeded"]
+            .into_iter()
+            .collect(),
         "type=login. should give exactly the login.* events: {logins:#?}"
     );
-    assert_eq!(logins.len(), all.iter().filter(|e| e["type"].as_str().unwrap_or("").starts_with("login.")).count());
-    let exact = gh.audit(&tenant.slug, &[("type", "login.failed")]).await;
-    assert!(exact.len() == 1 && exact[0]["type"] == json!("login.failed"), "{exact:#?}");
-    let none = gh.audit(&tenant.slug, &[("type", "login")]).await;
-    assert!(none.is_empty(), "type=login (no dot) is an exact match and matches nothing: {none:#?}");
+    assert_eq!(
+        logins.len(),
+        all.iter()
+            .filter(|e| e["type"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("login."))
+            .count()
+    );
+    let exact = gh
+        .audit(&tenant.slug, &[("type", "login.failed")])
+        .await;
+    assert!(
+        exact.len() == 1 && exact[0]["type"] == json!("login.failed"),
+        "{exact:#?}"
+    );
+    let none = gh
+        .audit(&tenant.slug, &[("type", "login")])
+        .await;
+    assert!(
+        none.is_empty(),
+        "type=login (no dot) is an exact match and matches nothing: {none:#?}"
+    );
 
     // outcome=
-    let failures = gh.audit(&tenant.slug, &[("outcome", "failed")]).await;
-    assert!(!failures.is_empty() && failures.iter().all(|e| e["outcome"] == json!("failed")), "{failures:#?}");
+    let failures = gh
+        .audit(&tenant.slug, &[("outcome", "failed")])
+        .await;
+    assert!(
+        !failures.is_empty()
+            && failures
+                .iter()
+                .all(|e| e["outcome"] == json!("failed")),
+        "{failures:#?}"
+    );
     assert!(has_type(&failures, "login.failed"), "{failures:#?}");
-    let successes = gh.audit(&tenant.slug, &[("outcome", "succeeded")]).await;
+    let successes = gh
+        .audit(&tenant.slug, &[("outcome", "succeeded")])
+        .await;
     assert!(has_type(&successes, "login.succeeded"), "{successes:#?}");
-    assert!(successes.iter().all(|e| e["outcome"] == json!("succeeded")), "{successes:#?}");
+    assert!(
+        successes
+            .iter()
+            .all(|e| e["outcome"] == json!("succeeded")),
+        "{successes:#?}"
+    );
 
     // email=
-    let by_good = gh.audit(&tenant.slug, &[("email", &good_email)]).await;
+    let by_good = gh
+        .audit(&tenant.slug, &[("email", &good_email)])
+        .await;
     assert!(has_type(&by_good, "login.succeeded"), "{by_good:#?}");
-    assert!(by_good.iter().all(|e| e["email"] == json!(good_email)), "{by_good:#?}");
-    let by_evil = gh.audit(&tenant.slug, &[("email", &evil_email)]).await;
+    assert!(
+        by_good
+            .iter()
+            .all(|e| e["email"] == json!(good_email)),
+        "{by_good:#?}"
+    );
+    let by_evil = gh
+        .audit(&tenant.slug, &[("email", &evil_email)])
+        .await;
     assert!(has_type(&by_evil, "login.failed"), "{by_evil:#?}");
-    assert!(by_evil.iter().all(|e| e["email"] == json!(evil_email)), "{by_evil:#?}");
+    assert!(
+        by_evil
+            .iter()
+            .all(|e| e["email"] == json!(evil_email)),
+        "{by_evil:#?}"
+    );
 
     // Combined filters.
-    let combined = gh.audit(&tenant.slug, &[("type", "login."), ("outcome", "failed")]).await;
-    assert!(combined.len() == 1 && combined[0]["reason"] == json!("email_domain_not_allowed"), "{combined:#?}");
+    let combined = gh
+        .audit(&tenant.slug, &[("type", "login."), ("outcome", "failed")])
+        .await;
+    assert!(
+        combined.len() == 1 && combined[0]["reason"] == json!("email_domain_not_allowed"),
+        "{combined:#?}"
+    );
 
     // Paging: limit=1 walked with next_cursor gives every event once, in the same order.
-    let first = gh.audit_page(&tenant.slug, &[("limit", "1")]).await;
+    let first = gh
+        .audit_page(&tenant.slug, &[("limit", "1")])
+        .await;
     first.assert_status(200);
     let body = first.json();
-    assert_eq!(body["events"].as_array().map(Vec::len), Some(1), "{}", first.describe());
-    assert!(body["next_cursor"].is_string(), "more events should give a cursor: {}", first.describe());
-    let paged = gh.audit(&tenant.slug, &[("limit", "1")]).await;
-    let ids = |events: &[Value]| events.iter().map(|e| e["id"].clone()).collect::<Vec<_>>();
+    assert_eq!(
+        body["events"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        first.describe()
+    );
+    assert!(
+        body["next_cursor"].is_string(),
+        "more events should give a cursor: {}",
+        first.describe()
+    );
+    let paged = gh
+        .audit(&tenant.slug, &[("limit", "1")])
+        .await;
+    let ids = |events: &[Value]| {
+        events
+            .iter()
+            .map(|e| e["id"].clone())
+            .collect::<Vec<_>>()
+    };
     let all_now = gh.audit(&tenant.slug, &[]).await;
-    assert_eq!(ids(&paged), ids(&all_now), "paging with limit=1 differs from one page");
+    assert_eq!(
+        ids(&paged),
+        ids(&all_now),
+        "paging with limit=1 differs from one page"
+    );
 
     // Another tenant's log is its own.
     let other = unique("t-");
-    gh.create_tenant(&other, "Other", "https://other.test/").await;
-    let theirs = gh.audit(&other, &[("type", "login.")]).await;
+    gh.create_tenant(&other, "Other", "https://other.test/")
+        .await;
+    let theirs = gh
+        .audit(&other, &[("type", "login.")])
+        .await;
     assert!(theirs.is_empty(), "{theirs:#?}");
 }
 
@@ -625,12 +954,19 @@ async fn logout_ends_the_session(store: Store) {
     let idp = Idp::shared().await;
     let gh = Gatehouse::start(store).await;
     let tenant = tenant_with_idp(&gh, idp, false).await;
-    let login = account(idp, Some(&format!("{}@good.test", unique("l-"))), json!(true)).await;
+    let login = account(
+        idp,
+        Some(&format!("{}@good.test", unique("l-"))),
+        json!(true),
+    )
+    .await;
     let (browser, session) = successful_login(&gh, idp, &tenant, &login).await;
     gh.logout(&browser, &tenant.slug).await;
     gh.assert_no_session(&browser).await;
     let events = gh
-        .audit_until(&tenant.slug, &[], "session.ended", |ev| has_type(ev, "session.ended"))
+        .audit_until(&tenant.slug, &[], "session.ended", |ev| {
+            has_type(ev, "session.ended")
+        })
         .await;
     let ended = one(&events, "session.ended");
     assert_eq!(ended["user_id"], session["user_id"], "{ended:#}");

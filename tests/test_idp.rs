@@ -21,8 +21,15 @@ struct Rp {
 async fn rp(idp: &Idp, public: bool) -> Rp {
     let base = format!("http://127.0.0.1:{}", free_port());
     let redirect_uri = format!("{base}/{}/sso/okta/callback", unique("t-"));
-    let (client_id, client_secret) = idp.register_client(&[redirect_uri.clone()], public).await;
-    Rp { base, redirect_uri, client_id, client_secret }
+    let (client_id, client_secret) = idp
+        .register_client(std::slice::from_ref(&redirect_uri), public)
+        .await;
+    Rp {
+        base,
+        redirect_uri,
+        client_id,
+        client_secret,
+    }
 }
 
 fn pkce() -> (String, String) {
@@ -42,7 +49,8 @@ fn authorize_url(idp: &Idp, rp: &Rp, state: &str, nonce: &str, challenge: Option
             .append_pair("state", state)
             .append_pair("nonce", nonce);
         if let Some(challenge) = challenge {
-            q.append_pair("code_challenge", challenge).append_pair("code_challenge_method", "S256");
+            q.append_pair("code_challenge", challenge)
+                .append_pair("code_challenge_method", "S256");
         }
     }
     url.to_string()
@@ -60,14 +68,27 @@ async fn exchange(idp: &Idp, rp: &Rp, code: &str, verifier: &str) -> Page {
     if let Some(secret) = &rp.client_secret {
         request = request.basic_auth(&rp.client_id, Some(secret));
     }
-    let response = request.send().await.unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    let response = request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
     Page::read(&url, response).await
 }
 
 fn id_token_claims(tokens: &Value) -> Value {
-    let token = tokens["id_token"].as_str().expect("id_token");
-    let payload = token.split('.').nth(1).expect("a JWS has three parts");
-    serde_json::from_slice(&B64URL.decode(payload).expect("base64url payload")).expect("JSON claims")
+    let token = tokens["id_token"]
+        .as_str()
+        .expect("id_token");
+    let payload = token
+        .split('.')
+        .nth(1)
+        .expect("a JWS has three parts");
+    serde_json::from_slice(
+        &B64URL
+            .decode(payload)
+            .expect("base64url payload"),
+    )
+    .expect("JSON claims")
 }
 
 async fn sign_in_and_exchange(idp: &Idp, rp: &Rp, login: &str) -> Value {
@@ -78,8 +99,16 @@ async fn sign_in_and_exchange(idp: &Idp, rp: &Rp, login: &str) -> Value {
     let authorize = authorize_url(idp, rp, &state, &nonce, Some(&challenge));
     let callback = idp_sign_in_to(&browser, &rp.base, idp, &authorize, login).await;
     assert!(callback.starts_with(&rp.redirect_uri), "{callback}");
-    assert_eq!(query_param(&callback, "state").as_deref(), Some(state.as_str()), "{callback}");
-    assert_eq!(query_param(&callback, "iss").as_deref(), Some(idp.issuer.as_str()), "RFC 9207 iss: {callback}");
+    assert_eq!(
+        query_param(&callback, "state").as_deref(),
+        Some(state.as_str()),
+        "{callback}"
+    );
+    assert_eq!(
+        query_param(&callback, "iss").as_deref(),
+        Some(idp.issuer.as_str()),
+        "RFC 9207 iss: {callback}"
+    );
     let code = query_param(&callback, "code").expect("code");
 
     let page = exchange(idp, rp, &code, &verifier).await;
@@ -92,7 +121,12 @@ async fn sign_in_and_exchange(idp: &Idp, rp: &Rp, login: &str) -> Value {
     // A code works once.
     let again = exchange(idp, rp, &code, &verifier).await;
     again.assert_status(400);
-    assert_eq!(again.json()["error"], json!("invalid_grant"), "{}", again.describe());
+    assert_eq!(
+        again.json()["error"],
+        json!("invalid_grant"),
+        "{}",
+        again.describe()
+    );
     claims
 }
 
@@ -109,7 +143,11 @@ async fn confidential_client_gets_the_claims_set_for_the_login() {
     let claims = sign_in_and_exchange(idp, &rp, &login).await;
     assert_eq!(claims["sub"], json!(format!("{login}-sub")), "{claims:#}");
     assert_eq!(claims["email"], json!("alice@good.test"), "{claims:#}");
-    assert_eq!(claims["email_verified"], json!("true"), "odd claims pass through as set: {claims:#}");
+    assert_eq!(
+        claims["email_verified"],
+        json!("true"),
+        "odd claims pass through as set: {claims:#}"
+    );
     assert_eq!(claims["name"], json!("Alice Example"), "{claims:#}");
 }
 
@@ -121,7 +159,11 @@ async fn public_client_and_default_claims() {
     let login = unique("bob-");
     let claims = sign_in_and_exchange(idp, &rp, &login).await;
     assert_eq!(claims["sub"], json!(login), "{claims:#}");
-    assert_eq!(claims["email"], json!(format!("{login}@good.test")), "{claims:#}");
+    assert_eq!(
+        claims["email"],
+        json!(format!("{login}@good.test")),
+        "{claims:#}"
+    );
     assert_eq!(claims["email_verified"], json!(true), "{claims:#}");
     assert_eq!(claims["name"], json!(login), "{claims:#}");
 }
@@ -133,8 +175,16 @@ async fn pkce_is_required() {
     let state = unique("state-");
     let page = get(&browser(), &authorize_url(idp, &rp, &state, "n", None)).await;
     let location = page.assert_redirect();
-    assert!(location.starts_with(&rp.redirect_uri), "{}", page.describe());
-    assert_eq!(query_param(&location, "error").as_deref(), Some("invalid_request"), "{location}");
+    assert!(
+        location.starts_with(&rp.redirect_uri),
+        "{}",
+        page.describe()
+    );
+    assert_eq!(
+        query_param(&location, "error").as_deref(),
+        Some("invalid_request"),
+        "{location}"
+    );
 }
 
 #[tokio::test]
@@ -145,8 +195,16 @@ async fn abort_returns_access_denied() {
     let state = unique("state-");
     let authorize = authorize_url(idp, &rp, &state, "n", Some(&challenge));
     let callback = idp_abort_to(&browser(), &rp.base, idp, &authorize).await;
-    assert_eq!(query_param(&callback, "state").as_deref(), Some(state.as_str()), "{callback}");
-    assert_eq!(query_param(&callback, "iss").as_deref(), Some(idp.issuer.as_str()), "{callback}");
+    assert_eq!(
+        query_param(&callback, "state").as_deref(),
+        Some(state.as_str()),
+        "{callback}"
+    );
+    assert_eq!(
+        query_param(&callback, "iss").as_deref(),
+        Some(idp.issuer.as_str()),
+        "{callback}"
+    );
     assert!(query_param(&callback, "code").is_none(), "{callback}");
 }
 
@@ -154,10 +212,22 @@ async fn abort_returns_access_denied() {
 async fn test_routes_validate_their_input() {
     let idp = Idp::shared().await;
     let url = format!("{}/test/accounts", idp.issuer);
-    let response = client().post(&url).json(&json!({ "claims": {} })).send().await.expect("POST");
-    Page::read(&url, response).await.assert_status(400);
+    let response = client()
+        .post(&url)
+        .json(&json!({ "claims": {} }))
+        .send()
+        .await
+        .expect("POST");
+    Page::read(&url, response)
+        .await
+        .assert_status(400);
     let login = unique("carol-");
     let page = get(&client(), &format!("{url}/{login}")).await;
     page.assert_status(200);
-    assert_eq!(page.json()["claims"]["email"], json!(format!("{login}@good.test")), "{}", page.describe());
+    assert_eq!(
+        page.json()["claims"]["email"],
+        json!(format!("{login}@good.test")),
+        "{}",
+        page.describe()
+    );
 }

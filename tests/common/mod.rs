@@ -43,7 +43,12 @@ pub fn repo_root() -> PathBuf {
 
 /// A short random suffix for slugs, login ids and subjects, so tests never share state.
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+    format!(
+        "{prefix}{}",
+        &uuid::Uuid::new_v4()
+            .simple()
+            .to_string()[..10]
+    )
 }
 
 /// A port that was free a moment ago (bound to 127.0.0.1:0, then released).
@@ -94,12 +99,21 @@ impl Page {
             .text()
             .await
             .unwrap_or_else(|e| format!("<body unreadable: {e}>"));
-        Page { url: url.to_string(), status, headers, body }
+        Page {
+            url: url.to_string(),
+            status,
+            headers,
+            body,
+        }
     }
 
     /// The Location header resolved against the request URL.
     pub fn location(&self) -> Option<String> {
-        let raw = self.headers.get(LOCATION)?.to_str().ok()?;
+        let raw = self
+            .headers
+            .get(LOCATION)?
+            .to_str()
+            .ok()?;
         let base = Url::parse(&self.url).ok()?;
         Some(base.join(raw).ok()?.to_string())
     }
@@ -124,7 +138,10 @@ impl Page {
     pub fn set_cookie(&self, name: &str) -> Option<String> {
         self.set_cookies()
             .into_iter()
-            .find(|c| c.trim_start().starts_with(&format!("{name}=")))
+            .find(|c| {
+                c.trim_start()
+                    .starts_with(&format!("{name}="))
+            })
     }
 
     pub fn json(&self) -> Value {
@@ -138,7 +155,9 @@ impl Page {
         let start = self.body.find(marker)? + marker.len();
         let end = self.body[start..].find("</code>")? + start;
         let id = self.body[start..end].trim().to_string();
-        uuid::Uuid::parse_str(&id).ok().map(|_| id)
+        uuid::Uuid::parse_str(&id)
+            .ok()
+            .map(|_| id)
     }
 
     pub fn describe(&self) -> String {
@@ -149,7 +168,7 @@ impl Page {
                 cut -= 1;
             }
             body.truncate(cut);
-            body.push_str("…");
+            body.push('…');
         }
         format!(
             "{} {} (location: {:?}, content-type: {:?}, set-cookie: {:?})\n{}",
@@ -163,7 +182,12 @@ impl Page {
     }
 
     pub fn assert_status(&self, expected: u16) -> &Self {
-        assert_eq!(self.status.as_u16(), expected, "unexpected status: {}", self.describe());
+        assert_eq!(
+            self.status.as_u16(),
+            expected,
+            "unexpected status: {}",
+            self.describe()
+        );
         self
     }
 
@@ -181,17 +205,32 @@ impl Page {
     pub fn assert_problem(&self, status: u16, field: Option<&str>) -> Value {
         self.assert_status(status);
         assert!(
-            self.content_type().starts_with("application/problem+json"),
+            self.content_type()
+                .starts_with("application/problem+json"),
             "expected application/problem+json: {}",
             self.describe()
         );
         let problem = self.json();
         for key in ["type", "title", "status", "detail"] {
-            assert!(problem.get(key).is_some(), "problem without {key:?}: {}", self.describe());
+            assert!(
+                problem.get(key).is_some(),
+                "problem without {key:?}: {}",
+                self.describe()
+            );
         }
-        assert_eq!(problem["status"], json!(status), "problem status: {}", self.describe());
+        assert_eq!(
+            problem["status"],
+            json!(status),
+            "problem status: {}",
+            self.describe()
+        );
         if let Some(field) = field {
-            assert_eq!(problem["field"], json!(field), "problem field: {}", self.describe());
+            assert_eq!(
+                problem["field"],
+                json!(field),
+                "problem field: {}",
+                self.describe()
+            );
         }
         problem
     }
@@ -205,23 +244,33 @@ impl Page {
             self.describe()
         );
         assert!(
-            self.content_type().starts_with("text/html"),
+            self.content_type()
+                .starts_with("text/html"),
             "expected an HTML error page: {}",
             self.describe()
         );
         self.assert_no_session_cookie();
         self.attempt_id().unwrap_or_else(|| {
-            panic!("error page without <code id=\"attempt-id\">UUID</code>: {}", self.describe())
+            panic!(
+                "error page without <code id=\"attempt-id\">UUID</code>: {}",
+                self.describe()
+            )
         })
     }
 
     pub fn assert_no_session_cookie(&self) {
         if let Some(cookie) = self.set_cookie("gatehouse_session") {
             // Clearing the cookie is fine; setting one is not.
-            let value = cookie.split(';').next().unwrap_or("").trim();
+            let value = cookie
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim();
             let clears = value == "gatehouse_session="
                 || value == "gatehouse_session=\"\""
-                || cookie.to_ascii_lowercase().contains("max-age=0");
+                || cookie
+                    .to_ascii_lowercase()
+                    .contains("max-age=0");
             assert!(clears, "an error set a session cookie: {}", self.describe());
         }
     }
@@ -290,7 +339,11 @@ impl Idp {
         redirect_uris: &[String],
         public: bool,
     ) -> (String, Option<String>) {
-        let method = if public { "none" } else { "client_secret_basic" };
+        let method = if public {
+            "none"
+        } else {
+            "client_secret_basic"
+        };
         let url = format!("{}/reg", self.issuer);
         let response = client()
             .post(&url)
@@ -306,9 +359,19 @@ impl Idp {
         let page = Page::read(&url, response).await;
         page.assert_status(201);
         let client = page.json();
-        let id = client["client_id"].as_str().expect("client_id").to_string();
-        let secret = client["client_secret"].as_str().map(str::to_string);
-        assert_eq!(secret.is_none(), public, "client secret presence: {}", page.describe());
+        let id = client["client_id"]
+            .as_str()
+            .expect("client_id")
+            .to_string();
+        let secret = client["client_secret"]
+            .as_str()
+            .map(str::to_string);
+        assert_eq!(
+            secret.is_none(),
+            public,
+            "client secret presence: {}",
+            page.describe()
+        );
         (id, secret)
     }
 
@@ -322,7 +385,9 @@ impl Idp {
             .send()
             .await
             .unwrap_or_else(|e| panic!("POST {url}: {e}"));
-        Page::read(&url, response).await.assert_status(200);
+        Page::read(&url, response)
+            .await
+            .assert_status(200);
     }
 }
 
@@ -333,7 +398,10 @@ fn node() -> String {
 /// `npm ci` in tests/idp unless node_modules is there, under a file lock shared by every test
 /// binary.
 fn ensure_idp_installed(dir: &Path) {
-    let installed = || dir.join("node_modules/oidc-provider/package.json").exists();
+    let installed = || {
+        dir.join("node_modules/oidc-provider/package.json")
+            .exists()
+    };
     if installed() {
         return;
     }
@@ -344,7 +412,8 @@ fn ensure_idp_installed(dir: &Path) {
         .write(true)
         .open(&lock_path)
         .unwrap_or_else(|e| panic!("open {}: {e}", lock_path.display()));
-    lock.lock().unwrap_or_else(|e| panic!("lock {}: {e}", lock_path.display()));
+    lock.lock()
+        .unwrap_or_else(|e| panic!("lock {}: {e}", lock_path.display()));
     if !installed() {
         let output = Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund"])
@@ -408,9 +477,18 @@ fn start_idp() -> IdpProcess {
             );
         }
     };
-    let issuer = ready["issuer"].as_str().expect("issuer in the ready line").to_string();
-    let port = ready["port"].as_u64().expect("port in the ready line") as u16;
-    IdpProcess { idp: Idp { issuer, port, log }, _child: child, _stdin: stdin }
+    let issuer = ready["issuer"]
+        .as_str()
+        .expect("issuer in the ready line")
+        .to_string();
+    let port = ready["port"]
+        .as_u64()
+        .expect("port in the ready line") as u16;
+    IdpProcess {
+        idp: Idp { issuer, port, log },
+        _child: child,
+        _stdin: stdin,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -432,7 +510,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { allow_private_networks: true, env: Vec::new() }
+        Options {
+            allow_private_networks: true,
+            env: Vec::new(),
+        }
     }
 }
 
@@ -488,7 +569,8 @@ impl Gatehouse {
             .expect("create a temporary data dir");
         let log = data_dir.path().join("gatehouse.log");
         let admin_token = format!("adm-{}", uuid::Uuid::new_v4().simple());
-        let secret_key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+        let secret_key =
+            base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
 
         let database = match store {
             Store::Sqlite => None,
@@ -517,14 +599,28 @@ impl Gatehouse {
             .env("GATEHOUSE_SECRET_KEY", secret_key)
             .env(
                 "GATEHOUSE_ALLOW_PRIVATE_NETWORKS",
-                if options.allow_private_networks { "true" } else { "false" },
+                if options.allow_private_networks {
+                    "true"
+                } else {
+                    "false"
+                },
             )
-            .env("RUST_LOG", std::env::var("GATEHOUSE_TEST_RUST_LOG").unwrap_or("info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("GATEHOUSE_TEST_RUST_LOG").unwrap_or("info".into()),
+            )
             .stdin(Stdio::null())
-            .stdout(log_file.try_clone().expect("clone the log file handle"))
+            .stdout(
+                log_file
+                    .try_clone()
+                    .expect("clone the log file handle"),
+            )
             .stderr(log_file);
         if let Some(name) = &database {
-            command.env("GATEHOUSE_DATABASE_URL", format!("{}/{name}", postgres_server_url()));
+            command.env(
+                "GATEHOUSE_DATABASE_URL",
+                format!("{}/{name}", postgres_server_url()),
+            );
         }
         for (key, value) in &options.env {
             command.env(key, value);
@@ -595,7 +691,9 @@ impl Gatehouse {
         let mut headers = HeaderMap::new();
         headers.insert(
             AUTHORIZATION,
-            format!("Bearer {}", self.admin_token).parse().expect("header value"),
+            format!("Bearer {}", self.admin_token)
+                .parse()
+                .expect("header value"),
         );
         http_client(reqwest::Client::builder().default_headers(headers))
     }
@@ -639,7 +737,12 @@ impl Gatehouse {
         page.assert_status(201);
         let tenant = page.json();
         assert_eq!(tenant["slug"], json!(slug), "{}", page.describe());
-        assert_eq!(tenant["display_name"], json!(display_name), "{}", page.describe());
+        assert_eq!(
+            tenant["display_name"],
+            json!(display_name),
+            "{}",
+            page.describe()
+        );
         assert_eq!(tenant["app_url"], json!(app_url), "{}", page.describe());
         tenant
     }
@@ -668,20 +771,36 @@ impl Gatehouse {
         label: &str,
         config: Value,
     ) -> Value {
-        let page = self.try_put_oidc_connection(slug, id, label, config.clone()).await;
+        let page = self
+            .try_put_oidc_connection(slug, id, label, config.clone())
+            .await;
         page.assert_status(200);
         let connection = page.json();
         assert_eq!(connection["id"], json!(id), "{}", page.describe());
         assert_eq!(connection["protocol"], json!("oidc"), "{}", page.describe());
         assert_eq!(connection["label"], json!(label), "{}", page.describe());
         assert!(
-            connection["config"].get("client_secret").is_none(),
+            connection["config"]
+                .get("client_secret")
+                .is_none(),
             "the connection echoed its client secret: {}",
             page.describe()
         );
-        if let Some(secret) = config.get("client_secret").and_then(Value::as_str) {
-            assert!(!page.body.contains(secret), "the secret leaked: {}", page.describe());
-            assert_eq!(connection["config"]["client_secret_set"], json!(true), "{}", page.describe());
+        if let Some(secret) = config
+            .get("client_secret")
+            .and_then(Value::as_str)
+        {
+            assert!(
+                !page.body.contains(secret),
+                "the secret leaked: {}",
+                page.describe()
+            );
+            assert_eq!(
+                connection["config"]["client_secret_set"],
+                json!(true),
+                "{}",
+                page.describe()
+            );
         }
         assert_eq!(
             connection["setup"]["redirect_url"],
@@ -724,7 +843,10 @@ impl Gatehouse {
             match body.get("next_cursor") {
                 Some(Value::String(next)) if !batch.is_empty() => cursor = Some(next.clone()),
                 Some(Value::Null) | Some(Value::String(_)) => return events,
-                _ => panic!("next_cursor missing (must be a string or null): {}", page.describe()),
+                _ => panic!(
+                    "next_cursor missing (must be a string or null): {}",
+                    page.describe()
+                ),
             }
         }
         panic!("audit of {slug} did not end after 50 pages");
@@ -757,13 +879,22 @@ impl Gatehouse {
     }
 
     /// Waits for a `login.failed` event with this reason (and attempt id, when given).
-    pub async fn assert_login_failed(&self, slug: &str, reason: &str, attempt_id: Option<&str>) -> Value {
+    pub async fn assert_login_failed(
+        &self,
+        slug: &str,
+        reason: &str,
+        attempt_id: Option<&str>,
+    ) -> Value {
         let events = self
             .audit_until(
                 slug,
                 &[("type", "login.failed")],
                 &format!("login.failed with reason {reason} (attempt {attempt_id:?})"),
-                |events| events.iter().any(|e| failed_with(e, reason, attempt_id)),
+                |events| {
+                    events
+                        .iter()
+                        .any(|e| failed_with(e, reason, attempt_id))
+                },
             )
             .await;
         let event = events
@@ -784,14 +915,27 @@ impl Gatehouse {
         let page = self.session(browser).await;
         page.assert_status(200);
         let session = page.json();
-        for key in ["user_id", "tenant", "connection_id", "email", "name", "expires_at"] {
-            assert!(session.get(key).is_some(), "session without {key:?}: {}", page.describe());
+        for key in [
+            "user_id",
+            "tenant",
+            "connection_id",
+            "email",
+            "name",
+            "expires_at",
+        ] {
+            assert!(
+                session.get(key).is_some(),
+                "session without {key:?}: {}",
+                page.describe()
+            );
         }
         session
     }
 
     pub async fn assert_no_session(&self, browser: &reqwest::Client) {
-        self.session(browser).await.assert_problem(401, None);
+        self.session(browser)
+            .await
+            .assert_problem(401, None);
     }
 
     /// POST /{slug}/logout, asserting 303.
@@ -874,7 +1018,8 @@ pub struct Tenant {
 pub async fn tenant_with_idp(gh: &Gatehouse, idp: &Idp, public_client: bool) -> Tenant {
     let slug = unique("t-");
     let app_url = format!("https://app.{slug}.test/home");
-    gh.create_tenant(&slug, &format!("Tenant {slug}"), &app_url).await;
+    gh.create_tenant(&slug, &format!("Tenant {slug}"), &app_url)
+        .await;
     let connection_id = "okta".to_string();
     let label = format!("{slug} Okta");
     let (client_id, client_secret) = idp
@@ -888,13 +1033,22 @@ pub async fn tenant_with_idp(gh: &Gatehouse, idp: &Idp, public_client: bool) -> 
     if let Some(secret) = &client_secret {
         config["client_secret"] = json!(secret);
     }
-    let connection = gh.put_oidc_connection(&slug, &connection_id, &label, config).await;
+    let connection = gh
+        .put_oidc_connection(&slug, &connection_id, &label, config)
+        .await;
     assert_eq!(
         connection["config"]["client_secret_set"],
         json!(client_secret.is_some()),
         "client_secret_set: {connection:#}"
     );
-    Tenant { slug, app_url, connection_id, label, client_id, client_secret }
+    Tenant {
+        slug,
+        app_url,
+        connection_id,
+        label,
+        client_id,
+        client_secret,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -902,7 +1056,12 @@ pub async fn tenant_with_idp(gh: &Gatehouse, idp: &Idp, public_client: bool) -> 
 
 /// `GET {gh}/{slug}?login=sso`: asserts the redirect to the IdP and the flow-binding cookie,
 /// and returns the authorization URL.
-pub async fn start_login(browser: &reqwest::Client, gh: &Gatehouse, slug: &str, idp: &Idp) -> String {
+pub async fn start_login(
+    browser: &reqwest::Client,
+    gh: &Gatehouse,
+    slug: &str,
+    idp: &Idp,
+) -> String {
     let page = get(browser, &gh.url(&format!("/{slug}?login=sso"))).await;
     page.assert_status(302);
     let authorize = page.location().expect("Location");
@@ -913,7 +1072,8 @@ pub async fn start_login(browser: &reqwest::Client, gh: &Gatehouse, slug: &str, 
         page.describe()
     );
     assert!(
-        page.set_cookie("gatehouse_flow").is_some(),
+        page.set_cookie("gatehouse_flow")
+            .is_some(),
         "?login=sso should set the gatehouse_flow cookie: {}",
         page.describe()
     );
@@ -976,12 +1136,22 @@ pub async fn idp_sign_in_to(
 
 /// Starts the IdP login and then aborts it (`GET /interaction/<uid>/abort`); returns the
 /// callback URL carrying `error=access_denied`.
-pub async fn idp_abort(browser: &reqwest::Client, gh: &Gatehouse, idp: &Idp, authorize_url: &str) -> String {
+pub async fn idp_abort(
+    browser: &reqwest::Client,
+    gh: &Gatehouse,
+    idp: &Idp,
+    authorize_url: &str,
+) -> String {
     idp_abort_to(browser, &gh.url, idp, authorize_url).await
 }
 
 /// [`idp_abort`] for any relying party whose callbacks start with `back_to`.
-pub async fn idp_abort_to(browser: &reqwest::Client, back_to: &str, idp: &Idp, authorize_url: &str) -> String {
+pub async fn idp_abort_to(
+    browser: &reqwest::Client,
+    back_to: &str,
+    idp: &Idp,
+    authorize_url: &str,
+) -> String {
     let page = get(browser, authorize_url).await;
     let next = page.assert_redirect();
     let uid = interaction_uid(&next, idp, &page);
@@ -990,7 +1160,8 @@ pub async fn idp_abort_to(browser: &reqwest::Client, back_to: &str, idp: &Idp, a
     let page = get(browser, &resume).await;
     let callback = page.assert_redirect();
     assert!(
-        returns_to(&callback, back_to) && query_param(&callback, "error").as_deref() == Some("access_denied"),
+        returns_to(&callback, back_to)
+            && query_param(&callback, "error").as_deref() == Some("access_denied"),
         "the abort should reach {back_to} with error=access_denied: {}",
         page.describe()
     );
@@ -1026,7 +1197,12 @@ pub async fn call_callback(browser: &reqwest::Client, callback_url: &str) -> Pag
 /// Asserts a successful callback: 302 to the tenant's app, with a proper session cookie.
 pub fn assert_login_succeeded(page: &Page, tenant: &Tenant) {
     page.assert_status(302);
-    assert_eq!(page.location().as_deref(), Some(tenant.app_url.as_str()), "{}", page.describe());
+    assert_eq!(
+        page.location().as_deref(),
+        Some(tenant.app_url.as_str()),
+        "{}",
+        page.describe()
+    );
     let cookie = page
         .set_cookie("gatehouse_session")
         .unwrap_or_else(|| panic!("no gatehouse_session cookie: {}", page.describe()));
@@ -1036,7 +1212,10 @@ pub fn assert_login_succeeded(page: &Page, tenant: &Tenant) {
         .map(|a| a.trim().to_ascii_lowercase())
         .collect();
     for wanted in ["httponly", "samesite=lax", "path=/"] {
-        assert!(attrs.iter().any(|a| a == wanted), "session cookie without {wanted}: {cookie}");
+        assert!(
+            attrs.iter().any(|a| a == wanted),
+            "session cookie without {wanted}: {cookie}"
+        );
     }
 }
 
