@@ -15,6 +15,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
@@ -590,6 +591,8 @@ impl Gatehouse {
         let mut command = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
         command
             .arg("serve")
+            // Its own process group, so Drop can stop anything it started as well.
+            .process_group(0)
             .current_dir(data_dir.path())
             .env_remove("GATEHOUSE_DATABASE_URL")
             .env("GATEHOUSE_LISTEN", format!("127.0.0.1:{port}"))
@@ -962,6 +965,10 @@ fn failed_with(event: &Value, reason: &str, attempt_id: Option<&str>) -> bool {
 impl Drop for Gatehouse {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .stderr(Stdio::null())
+                .status();
             let _ = child.kill();
             let _ = child.wait();
         }
