@@ -1,0 +1,234 @@
+//! Configuration: command-line flags, `GATEHOUSE_*` environment variables and an optional TOML
+//! file, in that order of precedence, then built-in defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+
+/// Gatehouse: multi-tenant single sign-on (OIDC today; SAML and OAuth 2.0 as plugins).
+#[derive(Debug, Parser)]
+#[command(name = "gatehouse", version, about)]
+pub struct Cli {
+    /// TOML configuration file (keys as in `serve --help`, in snake_case).
+    #[arg(long, global = true, env = "GATEHOUSE_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service.
+    Serve(Options),
+    /// Print the OpenAPI document (JSON) to standard output.
+    Openapi,
+    /// Print a new random secret key for GATEHOUSE_SECRET_KEY.
+    Keygen,
+    /// Read-model maintenance.
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+        #[command(flatten)]
+        options: Options,
+    },
+}
+
+/// Read-model commands.
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsCommand {
+    /// Empty every read model and rebuild it from the event store.
+    Rebuild,
+}
+
+/// Service options. Each may also be set by its environment variable or the TOML file.
+#[derive(Debug, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "GATEHOUSE_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Public base URL as browsers reach it; goes into redirect URLs
+    /// [default: http://<listen>].
+    #[arg(long, env = "GATEHOUSE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Directory for the SQLite database and the generated secret key [default: ./data].
+    #[arg(long, env = "GATEHOUSE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL: `sqlite://PATH` or `postgres://...` [default: SQLite in the data dir].
+    #[arg(long, env = "GATEHOUSE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Directory of plugin libraries [default: next to the binary, as `cargo build` leaves
+    /// them].
+    #[arg(long, env = "GATEHOUSE_PLUGIN_DIR")]
+    pub plugin_dir: Option<PathBuf>,
+    /// Admin API bearer token. Without it, a token is generated on first start and printed
+    /// once. Only its hash is stored.
+    #[arg(long, env = "GATEHOUSE_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Base64 of 32 bytes: the key that encrypts connection secrets in events. Required with
+    /// PostgreSQL (every node needs the same key); with SQLite it is generated into
+    /// `<data dir>/secret.key` when absent.
+    #[arg(long, env = "GATEHOUSE_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// Allow outbound requests to loopback, private and link-local addresses (local testing
+    /// only) [default: false].
+    #[arg(long, env = "GATEHOUSE_ALLOW_PRIVATE_NETWORKS")]
+    pub allow_private_networks: Option<bool>,
+    /// Take the client IP from `X-Forwarded-For` (only behind a proxy that sets it)
+    /// [default: false].
+    #[arg(long, env = "GATEHOUSE_TRUST_PROXY_HEADERS")]
+    pub trust_proxy_headers: Option<bool>,
+    /// Log format: `text` or `json` [default: text].
+    #[arg(long, env = "GATEHOUSE_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    /// Log filter in tracing's syntax [default: info].
+    #[arg(long, env = "GATEHOUSE_LOG")]
+    pub log: Option<String>,
+    /// Session lifetime in seconds [default: 28800].
+    #[arg(long, env = "GATEHOUSE_SESSION_TTL_SECS")]
+    pub session_ttl_secs: Option<i64>,
+    /// Time allowed to complete a login at the identity provider, in seconds [default: 600].
+    #[arg(long, env = "GATEHOUSE_LOGIN_TIMEOUT_SECS")]
+    pub login_timeout_secs: Option<i64>,
+    /// Time limit of one outbound HTTP request, in seconds [default: 10].
+    #[arg(long, env = "GATEHOUSE_OUTBOUND_TIMEOUT_SECS")]
+    pub outbound_timeout_secs: Option<u64>,
+    /// Time limit of one plugin call, in seconds [default: 30].
+    #[arg(long, env = "GATEHOUSE_PLUGIN_TIMEOUT_SECS")]
+    pub plugin_timeout_secs: Option<u64>,
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Resolved configuration.
+#[derive(Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub public_url: String,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub plugin_dirs: Vec<PathBuf>,
+    pub plugin_dir_is_default: bool,
+    pub admin_token: Option<String>,
+    pub secret_key: Option<String>,
+    pub allow_private_networks: bool,
+    pub trust_proxy_headers: bool,
+    pub log_format: LogFormat,
+    pub log: String,
+    pub session_ttl_secs: i64,
+    pub login_timeout_secs: i64,
+    pub outbound_timeout_secs: u64,
+    pub plugin_timeout_secs: u64,
+}
+
+impl Config {
+    /// Merges flags/environment over the file over defaults, and checks the result.
+    pub fn resolve(options: Options, file: Option<&Path>) -> anyhow::Result<Config> {
+        let file: Options = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("invalid config file {}", path.display()))?
+            }
+            None => Options::default(),
+        };
+        macro_rules! pick {
+            ($field:ident) => {
+                options.$field.or(file.$field)
+            };
+        }
+        let listen = pick!(listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let public_url = pick!(public_url)
+            .unwrap_or_else(|| format!("http://{listen}"))
+            .trim_end_matches('/')
+            .to_owned();
+        let parsed = url::Url::parse(&public_url).context("GATEHOUSE_PUBLIC_URL is not a URL")?;
+        if !matches!(parsed.scheme(), "http" | "https")
+            || parsed.query().is_some()
+            || parsed.fragment().is_some()
+            || parsed.path() != "/"
+        {
+            bail!("GATEHOUSE_PUBLIC_URL must be an http(s) origin without path, query or fragment");
+        }
+        let data_dir = pick!(data_dir).unwrap_or_else(|| PathBuf::from("data"));
+        let database_url = match pick!(database_url) {
+            Some(url) => url,
+            None => {
+                std::fs::create_dir_all(&data_dir)
+                    .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+                gatehouse_core::store::Db::sqlite_url(&data_dir)
+            }
+        };
+        let (plugin_dirs, plugin_dir_is_default) = match pick!(plugin_dir) {
+            Some(dir) => (vec![dir], false),
+            None => (default_plugin_dirs(), true),
+        };
+        let log_format = match pick!(log_format).as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => bail!("GATEHOUSE_LOG_FORMAT must be text or json, not {other:?}"),
+        };
+        let positive = |value: i64, name: &str| -> anyhow::Result<i64> {
+            if value <= 0 {
+                bail!("{name} must be positive");
+            }
+            Ok(value)
+        };
+        Ok(Config {
+            listen,
+            public_url,
+            data_dir,
+            database_url,
+            plugin_dirs,
+            plugin_dir_is_default,
+            admin_token: pick!(admin_token).filter(|t| !t.is_empty()),
+            secret_key: pick!(secret_key).filter(|k| !k.is_empty()),
+            allow_private_networks: pick!(allow_private_networks).unwrap_or(false),
+            trust_proxy_headers: pick!(trust_proxy_headers).unwrap_or(false),
+            log_format,
+            log: pick!(log).unwrap_or_else(|| "info".to_owned()),
+            session_ttl_secs: positive(pick!(session_ttl_secs).unwrap_or(8 * 3600), "session TTL")?,
+            login_timeout_secs: positive(pick!(login_timeout_secs).unwrap_or(600), "login timeout")?,
+            outbound_timeout_secs: pick!(outbound_timeout_secs).unwrap_or(10).max(1),
+            plugin_timeout_secs: pick!(plugin_timeout_secs).unwrap_or(30).max(1),
+        })
+    }
+
+    /// True when the public URL is https, so cookies get the `Secure` flag.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
+    /// True when the database is PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.database_url.starts_with("postgres")
+    }
+}
+
+/// The binary's own directory and its `deps/`, where `cargo build` leaves plugin libraries.
+fn default_plugin_dirs() -> Vec<PathBuf> {
+    let Some(dir) = std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf))
+    else {
+        return vec![];
+    };
+    let deps = dir.join("deps");
+    // A test binary lives in deps/ itself; its parent holds the plugins too.
+    let parent = dir.parent().map(Path::to_path_buf);
+    let mut dirs = vec![dir, deps];
+    if let Some(parent) = parent {
+        dirs.push(parent);
+    }
+    dirs
+}

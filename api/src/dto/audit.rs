@@ -1,0 +1,99 @@
+use gatehouse_core::projections::AuditEntry;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// Filters of the audit listing.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Only events at or after this time (RFC 3339).
+    pub from: Option<String>,
+    /// Only events before this time (RFC 3339).
+    pub to: Option<String>,
+    /// Event type, exact (`login.failed`) or a prefix ending in `.` (`login.`).
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub kind: Option<String>,
+    /// Email, exact match, case-insensitive.
+    pub email: Option<String>,
+    /// `succeeded` or `failed`.
+    pub outcome: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1–200 (default 50).
+    pub limit: Option<i64>,
+}
+
+/// One audit event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEvent {
+    /// Position in the tenant's log.
+    pub id: String,
+    /// When it happened (RFC 3339, UTC).
+    pub time: String,
+    /// Tenant slug.
+    pub tenant: String,
+    /// Dotted past-tense type: `tenant.created`, `tenant.connection.configured`,
+    /// `tenant.connection.removed`, `login.started`, `login.succeeded`, `login.failed`,
+    /// `user.provisioned`, `user.profile_updated`, `session.started`, `session.ended`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Login attempt id (login and session events).
+    pub attempt_id: Option<String>,
+    /// Connection id.
+    pub connection_id: Option<String>,
+    /// Protocol of the connection.
+    pub protocol: Option<String>,
+    /// `succeeded` or `failed` on login outcomes.
+    pub outcome: Option<String>,
+    /// Stable reason code of a failure, such as `email_domain_not_allowed`, `state_mismatch`,
+    /// `state_reused`, `id_token_invalid`, `idp_error`, `idp_unreachable`, `expired`.
+    pub reason: Option<String>,
+    /// Safe, human-readable detail of a failure.
+    pub detail: Option<String>,
+    /// Email involved.
+    pub email: Option<String>,
+    /// Gatehouse user id.
+    pub user_id: Option<String>,
+    /// Who caused it: `admin:<credential>`, `attempt:<id>`, `user:<id>` or `system`.
+    pub actor: Option<String>,
+    /// Client IP of the login.
+    pub client_ip: Option<String>,
+    /// Browser user agent of the login.
+    pub user_agent: Option<String>,
+}
+
+impl From<AuditEntry> for AuditEvent {
+    fn from(entry: AuditEntry) -> Self {
+        let time = chrono::DateTime::from_timestamp_millis(entry.time_ms)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        AuditEvent {
+            id: entry.id.to_string(),
+            time,
+            tenant: entry.tenant,
+            kind: entry.kind,
+            attempt_id: entry.attempt_id,
+            connection_id: entry.connection_id,
+            protocol: entry.protocol,
+            outcome: entry.outcome,
+            reason: entry.reason,
+            detail: entry.detail,
+            email: entry.email,
+            user_id: entry.user_id,
+            actor: entry.actor,
+            client_ip: entry.client_ip,
+            user_agent: entry.user_agent,
+        }
+    }
+}
+
+/// A page of audit events, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPage {
+    /// Events, newest first.
+    pub events: Vec<AuditEvent>,
+    /// Pass as `cursor` for the next, older page; null on the last page.
+    pub next_cursor: Option<String>,
+}

@@ -1,0 +1,5 @@
+//! Request and response bodies of the JSON API, with their OpenAPI schemas.
+
+pub mod audit;
+pub mod session;
+pub mod tenants;

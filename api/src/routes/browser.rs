@@ -1,0 +1,264 @@
+//! The pages and redirects a browser goes through to sign in.
+
+use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use gatehouse_core::ids::{ConnectionId, TenantSlug};
+use gatehouse_core::service::{LoginFailure, RefusalClass};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::session::SESSION_COOKIE;
+use crate::pages::{self, Choice};
+use crate::state::{client_info, AppState};
+
+/// Cookie binding a login flow to the browser that started it.
+const FLOW_COOKIE: &str = "gatehouse_flow";
+
+/// Query of the tenant page.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TenantPageQuery {
+    /// `sso` goes straight to the identity provider (when the tenant has exactly one
+    /// connection); `standard` goes to standard login.
+    pub login: Option<String>,
+    /// Where to land after sign-in: a path on the tenant's app URL or a URL on an allowed
+    /// origin; anything else is ignored.
+    pub return_to: Option<String>,
+}
+
+/// Query of the start route.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StartQuery {
+    /// Where to land after sign-in (see the tenant page).
+    pub return_to: Option<String>,
+}
+
+/// The tenant's sign-in page: a choice of connections and standard login. `?login=sso` goes
+/// straight to the identity provider; `?login=standard` to standard login.
+#[utoipa::path(tag = "browser",
+    params(("slug" = String, Path, description = "Tenant slug"), TenantPageQuery),
+    responses(
+        (status = 200, description = "Choice page", content_type = "text/html", body = String),
+        (status = 302, description = "Redirect to the identity provider"),
+        (status = 404, description = "Unknown tenant", content_type = "text/html", body = String)))]
+#[get("/{slug}")]
+pub async fn tenant_page(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    slug: web::Path<String>,
+    query: web::Query<TenantPageQuery>,
+) -> HttpResponse {
+    let Ok(slug) = TenantSlug::parse(&slug) else {
+        return pages::respond(StatusCode::NOT_FOUND, pages::not_found());
+    };
+    let tenant = match state.gatehouse.tenant_for_login(&slug).await {
+        Ok(tenant) => tenant,
+        Err(failure) => return failure_page(&slug, failure),
+    };
+    let base = format!("/{slug}");
+    match query.login.as_deref() {
+        Some("sso") if tenant.connections.len() == 1 => {
+            let connection_id = tenant.connections.keys().next().cloned();
+            if let Some(connection_id) = connection_id {
+                return start_login(&state, &req, &slug, &connection_id, query.return_to.as_deref())
+                    .await;
+            }
+        }
+        Some("standard") => {
+            return pages::respond(
+                StatusCode::OK,
+                pages::standard_not_enabled(&tenant.display_name, &base),
+            );
+        }
+        _ => {}
+    }
+    let return_param = query
+        .return_to
+        .as_deref()
+        .map(|r| format!("?return_to={}", url::form_urlencoded::byte_serialize(r.as_bytes()).collect::<String>()))
+        .unwrap_or_default();
+    let choices: Vec<Choice> = tenant
+        .connections
+        .iter()
+        .map(|(id, connection)| Choice {
+            label: connection.label.clone(),
+            href: format!("{base}/sso/{id}/start{return_param}"),
+        })
+        .collect();
+    pages::respond(
+        StatusCode::OK,
+        pages::choice(&tenant.display_name, &choices, &format!("{base}?login=standard")),
+    )
+}
+
+/// Starts a login at one connection: redirects to its identity provider.
+#[utoipa::path(tag = "browser",
+    params(("slug" = String, Path, description = "Tenant slug"),
+           ("connection_id" = String, Path, description = "Connection id"), StartQuery),
+    responses(
+        (status = 302, description = "Redirect to the identity provider; sets the flow cookie"),
+        (status = 404, description = "Unknown tenant", content_type = "text/html", body = String),
+        (status = 502, description = "Identity provider unavailable", content_type = "text/html", body = String)))]
+#[get("/{slug}/sso/{connection_id}/start")]
+pub async fn start(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    query: web::Query<StartQuery>,
+) -> HttpResponse {
+    let (slug, connection_id) = path.into_inner();
+    let (Ok(slug), Ok(connection_id)) = (TenantSlug::parse(&slug), ConnectionId::parse(&connection_id))
+    else {
+        return pages::respond(StatusCode::NOT_FOUND, pages::not_found());
+    };
+    start_login(&state, &req, &slug, &connection_id, query.return_to.as_deref()).await
+}
+
+/// The sign-in redirect URL given to the identity provider. On success sets the session
+/// cookie and redirects to the app; on failure shows the attempt id to quote to support.
+#[utoipa::path(tag = "browser",
+    params(("slug" = String, Path, description = "Tenant slug"),
+           ("connection_id" = String, Path, description = "Connection id")),
+    responses(
+        (status = 302, description = "Signed in; redirect to the app URL with the session cookie"),
+        (status = 400, description = "Forged, replayed, expired or malformed callback", content_type = "text/html", body = String),
+        (status = 403, description = "Refused by the tenant's policy", content_type = "text/html", body = String),
+        (status = 502, description = "Identity provider failure", content_type = "text/html", body = String)))]
+#[get("/{slug}/sso/{connection_id}/callback")]
+pub async fn callback(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let (slug, connection_id) = path.into_inner();
+    let (Ok(slug), Ok(connection_id)) = (TenantSlug::parse(&slug), ConnectionId::parse(&connection_id))
+    else {
+        return pages::respond(StatusCode::NOT_FOUND, pages::not_found());
+    };
+    let query = req.query_string();
+    if query.len() > 16 * 1024 {
+        return pages::respond(StatusCode::BAD_REQUEST, pages::bad_request("The request is too large."));
+    }
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let binding = req.cookie(FLOW_COOKIE);
+    let client = client_info(&req, &state);
+    let result = state
+        .gatehouse
+        .finish_login(&slug, &connection_id, params, binding.as_ref().map(|c| c.value()), &client)
+        .await;
+    match result {
+        Ok(success) => {
+            let cookie = Cookie::build(SESSION_COOKIE, success.session_token)
+                .http_only(true)
+                .secure(state.secure_cookies)
+                .same_site(SameSite::Lax)
+                .path("/")
+                .max_age(CookieDuration::seconds(success.max_age_secs))
+                .finish();
+            HttpResponse::Found()
+                .insert_header(("Location", success.redirect_to))
+                .insert_header(("Cache-Control", "no-store"))
+                .insert_header(("Referrer-Policy", "no-referrer"))
+                .cookie(cookie)
+                .finish()
+        }
+        Err(failure) => failure_page(&slug, failure),
+    }
+}
+
+/// Ends this browser's session at the tenant.
+#[utoipa::path(tag = "browser",
+    params(("slug" = String, Path, description = "Tenant slug")),
+    responses((status = 303, description = "Signed out; redirect to the tenant page")))]
+#[post("/{slug}/logout")]
+pub async fn logout(state: web::Data<AppState>, req: HttpRequest, slug: web::Path<String>) -> HttpResponse {
+    let Ok(slug) = TenantSlug::parse(&slug) else {
+        return pages::respond(StatusCode::NOT_FOUND, pages::not_found());
+    };
+    if let Some(cookie) = req.cookie(SESSION_COOKIE) {
+        let client = client_info(&req, &state);
+        if let Err(error) = state.gatehouse.logout(&slug, cookie.value(), &client).await {
+            tracing::error!(%error, "logout could not be recorded");
+            return pages::respond(
+                StatusCode::SERVICE_UNAVAILABLE,
+                pages::bad_request("Signing out failed; please try again."),
+            );
+        }
+    }
+    let mut removal = Cookie::build(SESSION_COOKIE, "")
+        .http_only(true)
+        .secure(state.secure_cookies)
+        .same_site(SameSite::Lax)
+        .path("/")
+        .finish();
+    removal.make_removal();
+    HttpResponse::SeeOther()
+        .insert_header(("Location", format!("/{slug}")))
+        .insert_header(("Cache-Control", "no-store"))
+        .cookie(removal)
+        .finish()
+}
+
+async fn start_login(
+    state: &AppState,
+    req: &HttpRequest,
+    slug: &TenantSlug,
+    connection_id: &ConnectionId,
+    return_to: Option<&str>,
+) -> HttpResponse {
+    let binding = req.cookie(FLOW_COOKIE);
+    let client = client_info(req, state);
+    let result = state
+        .gatehouse
+        .start_login(slug, connection_id, return_to, binding.as_ref().map(|c| c.value()), &client)
+        .await;
+    match result {
+        Ok(redirect) => {
+            let ttl = state.gatehouse.settings().flow_ttl_secs;
+            let cookie = Cookie::build(FLOW_COOKIE, redirect.binding)
+                .http_only(true)
+                .secure(state.secure_cookies)
+                .same_site(SameSite::Lax)
+                .path("/")
+                .max_age(CookieDuration::seconds(ttl))
+                .finish();
+            HttpResponse::Found()
+                .insert_header(("Location", redirect.url))
+                .insert_header(("Cache-Control", "no-store"))
+                .cookie(cookie)
+                .finish()
+        }
+        Err(failure) => failure_page(slug, failure),
+    }
+}
+
+fn failure_page(slug: &TenantSlug, failure: LoginFailure) -> HttpResponse {
+    if failure.attempt_id.is_none() && failure.reason == "tenant_not_found" {
+        return pages::respond(StatusCode::NOT_FOUND, pages::not_found());
+    }
+    let (status, message) = match failure.class {
+        RefusalClass::BadRequest => (
+            StatusCode::BAD_REQUEST,
+            "This sign-in link is no longer valid, or it was not started in this browser. Please start again.",
+        ),
+        RefusalClass::Forbidden => (
+            StatusCode::FORBIDDEN,
+            "Your account is not allowed to sign in here. Use your work account, or ask your administrator.",
+        ),
+        RefusalClass::Upstream => (
+            StatusCode::BAD_GATEWAY,
+            "Your organisation's sign-in service could not complete the sign-in. Please try again later.",
+        ),
+        RefusalClass::Internal => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Sign-in is temporarily unavailable. Please try again later.",
+        ),
+    };
+    let attempt = failure.attempt_id.map(|id| id.to_string());
+    let retry = format!("/{slug}");
+    pages::respond(status, pages::login_failed(message, attempt.as_deref(), Some(&retry)))
+}

@@ -1,0 +1,28 @@
+//! HTTP routes, one file per resource. Registration order matters: fixed paths first, the
+//! tenant catch-all `/{slug}` last.
+
+pub mod audit;
+pub mod browser;
+pub mod health;
+pub mod session;
+pub mod tenants;
+
+use utoipa_actix_web::service_config::ServiceConfig;
+
+/// Registers every documented route.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(health::metrics)
+        .service(session::get_session)
+        .service(tenants::create_tenant)
+        .service(tenants::get_tenant)
+        .service(tenants::put_connection)
+        .service(tenants::get_connection)
+        .service(tenants::delete_connection)
+        .service(audit::list_events)
+        .service(browser::start)
+        .service(browser::callback)
+        .service(browser::logout)
+        .service(browser::tenant_page);
+}
