@@ -77,7 +77,11 @@ pub fn client() -> reqwest::Client {
 /// A browser: a cookie store (one jar for every host and port: cookies of the IdP and of
 /// Gatehouse are sent to both, which does not matter here) and no redirects followed.
 pub fn browser() -> reqwest::Client {
-    http_client(reqwest::Client::builder().cookie_store(true))
+    http_client(
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .user_agent("Mozilla/5.0 (gatehouse black-box tests)"),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
