@@ -56,6 +56,7 @@ pub struct PluginHost {
     cache: Arc<HttpCache>,
     call_timeout: Duration,
     observer: Option<PluginCallObserver>,
+    runtime: tokio::runtime::Handle,
 }
 
 /// What the host callback needs during one call. Owned by the blocking task, so it outlives
@@ -68,14 +69,21 @@ struct HostCallContext {
 }
 
 impl PluginHost {
-    /// A host with no plugins yet.
-    pub fn new(outbound: Arc<dyn Outbound>, cache: HttpCache, call_timeout: Duration) -> Self {
+    /// A host with no plugins yet. Plugin HTTP requests run on `runtime`, which must be a
+    /// multi-threaded runtime (its workers drive the I/O while a plugin call blocks).
+    pub fn new(
+        outbound: Arc<dyn Outbound>,
+        cache: HttpCache,
+        call_timeout: Duration,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
         PluginHost {
             plugins: BTreeMap::new(),
             outbound,
             cache: Arc::new(cache),
             call_timeout,
             observer: None,
+            runtime,
         }
     }
 
@@ -211,7 +219,7 @@ impl PluginHost {
             PluginError::new(reason::PLUGIN_FAILURE, format!("cannot encode request: {e}"))
         })?;
         let host_context = HostCallContext {
-            runtime: tokio::runtime::Handle::current(),
+            runtime: self.runtime.clone(),
             outbound: self.outbound.clone(),
             cache: self.cache.clone(),
             scope: format!("{}/{}", context.tenant, context.connection_id),

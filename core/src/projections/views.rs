@@ -274,6 +274,9 @@ impl Project<Session> for Projections {
         let row = match &event.payload {
             SessionEvent::Started(started) => {
                 let mut row = base(event, started.tenant.as_str(), &kind);
+                if let Ok(context) = self.attempt_context(&started.attempt_id.to_string()).await {
+                    row.with_context(context);
+                }
                 row.user_id = Some(started.user_id.to_string());
                 row.attempt_id = Some(started.attempt_id.to_string());
                 row.connection_id = Some(started.connection_id.to_string());

@@ -639,7 +639,7 @@ impl Gatehouse {
             .execute::<LoginAttempt>(&attempt_id.to_string(), command, &metadata)
             .await;
         let protocol = match &recorded {
-            Ok(attempt) => attempt.connection_id.as_ref().map(|_| "sso"),
+            Ok(attempt) => attempt.protocol.clone(),
             Err(_) => None,
         };
         if let Err(error) = recorded {
@@ -647,7 +647,7 @@ impl Gatehouse {
             tracing::warn!(%error, attempt = %attempt_id, "login outcome not recorded");
         }
         tracing::warn!(attempt = %attempt_id, reason, "login refused");
-        self.observe(protocol.unwrap_or("unknown"), "failed", reason);
+        self.observe(protocol.as_deref().unwrap_or("unknown"), "failed", reason);
         LoginFailure {
             attempt_id: Some(attempt_id),
             reason: reason.to_owned(),

@@ -39,6 +39,8 @@ pub struct LoginAttempt {
     pub tenant: Option<TenantSlug>,
     /// Connection used, if any.
     pub connection_id: Option<ConnectionId>,
+    /// Protocol of that connection.
+    pub protocol: Option<String>,
 }
 
 /// Commands on an attempt.
@@ -116,6 +118,7 @@ impl Aggregate for LoginAttempt {
                 self.outcome = Outcome::Pending;
                 self.tenant = Some(started.tenant);
                 self.connection_id = started.connection_id;
+                self.protocol = started.protocol;
             }
             LoginAttemptEvent::Succeeded(_) => self.outcome = Outcome::Succeeded,
             LoginAttemptEvent::Failed { .. } => self.outcome = Outcome::Failed,
