@@ -137,6 +137,12 @@ impl Flows {
                 .transpose()?
         });
         if let Some(flow) = row {
+            // The secrets of a used flow are never needed again; only the row that marks the
+            // state as used stays until it expires.
+            let sql = "UPDATE login_flows SET nonce = '', pkce_verifier = '' WHERE state_hash = $1";
+            on_db!(&self.db, |pool| {
+                sqlx::query(sql).bind(&hash).execute(pool).await.map_err(StoreError::from)?;
+            });
             return Ok(flow);
         }
         let used = on_db!(&self.db, |pool| {
