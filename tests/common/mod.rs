@@ -511,6 +511,9 @@ pub struct Options {
     pub allow_private_networks: bool,
     /// Extra environment variables for `gatehouse serve`.
     pub env: Vec<(String, String)>,
+    /// Leave GATEHOUSE_ADMIN_TOKEN unset, so Gatehouse generates a token and prints it once;
+    /// `Gatehouse::admin_token` is then read from that banner in the log.
+    pub generated_admin_token: bool,
 }
 
 impl Default for Options {
@@ -518,6 +521,7 @@ impl Default for Options {
         Options {
             allow_private_networks: true,
             env: Vec::new(),
+            generated_admin_token: false,
         }
     }
 }
@@ -533,6 +537,12 @@ pub struct Gatehouse {
     pub log: PathBuf,
     database: Option<String>,
     child: Option<Child>,
+    /// GATEHOUSE_SECRET_KEY of this process.
+    pub secret_key: String,
+    /// GATEHOUSE_DATABASE_URL (Postgres only; SQLite lives in the data dir).
+    pub database_url: Option<String>,
+    /// Every environment variable `gatehouse` is started with (see [`Gatehouse::run`]).
+    pub env: Vec<(String, String)>,
 }
 
 fn postgres_server_url() -> String {
@@ -591,50 +601,39 @@ impl Gatehouse {
             }
         };
 
-        let log_file = File::create(&log).expect("create the Gatehouse log file");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
-        command
-            .arg("serve")
-            // Its own process group, so Drop can stop anything it started as well.
-            .process_group(0)
-            .current_dir(data_dir.path())
-            .env_remove("GATEHOUSE_DATABASE_URL")
-            .env("GATEHOUSE_LISTEN", format!("127.0.0.1:{port}"))
-            .env("GATEHOUSE_PUBLIC_URL", &url)
-            .env("GATEHOUSE_DATA_DIR", data_dir.path())
-            .env("GATEHOUSE_ADMIN_TOKEN", &admin_token)
-            .env("GATEHOUSE_SECRET_KEY", secret_key)
-            .env(
-                "GATEHOUSE_ALLOW_PRIVATE_NETWORKS",
+        let database_url = database
+            .as_ref()
+            .map(|name| format!("{}/{name}", postgres_server_url()));
+        let mut env: Vec<(String, String)> = vec![
+            ("GATEHOUSE_LISTEN".into(), format!("127.0.0.1:{port}")),
+            ("GATEHOUSE_PUBLIC_URL".into(), url.clone()),
+            (
+                "GATEHOUSE_DATA_DIR".into(),
+                data_dir.path().display().to_string(),
+            ),
+            ("GATEHOUSE_SECRET_KEY".into(), secret_key.clone()),
+            (
+                "GATEHOUSE_ALLOW_PRIVATE_NETWORKS".into(),
                 if options.allow_private_networks {
                     "true"
                 } else {
                     "false"
-                },
-            )
-            .env(
-                "RUST_LOG",
+                }
+                .into(),
+            ),
+            (
+                "RUST_LOG".into(),
                 std::env::var("GATEHOUSE_TEST_RUST_LOG").unwrap_or("info".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(
-                log_file
-                    .try_clone()
-                    .expect("clone the log file handle"),
-            )
-            .stderr(log_file);
-        if let Some(name) = &database {
-            command.env(
-                "GATEHOUSE_DATABASE_URL",
-                format!("{}/{name}", postgres_server_url()),
-            );
+            ),
+        ];
+        if !options.generated_admin_token {
+            env.push(("GATEHOUSE_ADMIN_TOKEN".into(), admin_token.clone()));
         }
-        for (key, value) in &options.env {
-            command.env(key, value);
+        if let Some(database_url) = &database_url {
+            env.push(("GATEHOUSE_DATABASE_URL".into(), database_url.clone()));
         }
-        let child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {} serve: {e}", env!("CARGO_BIN_EXE_gatehouse")));
+        env.extend(options.env.iter().cloned());
+        let child = spawn_serve(&env, data_dir.path(), &log, false);
 
         let mut gatehouse = Gatehouse {
             url,
@@ -645,8 +644,21 @@ impl Gatehouse {
             log,
             database,
             child: Some(child),
+            secret_key,
+            database_url,
+            env,
         };
         gatehouse.wait_ready().await;
+        if options.generated_admin_token {
+            gatehouse.admin_token = gatehouse
+                .printed_admin_token()
+                .unwrap_or_else(|| {
+                    panic!(
+                        "no admin token banner in the log:\n{}",
+                        gatehouse.log_text()
+                    )
+                });
+        }
         gatehouse
     }
 
@@ -1291,4 +1303,298 @@ pub fn flip_one_char(token: &str) -> String {
         _ => 'a',
     };
     chars.into_iter().collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// More processes on the same data: restarts, subcommands, a second node
+
+/// Starts `gatehouse serve` with exactly this environment, its output going to `log`
+/// (appended when `append`).
+fn spawn_serve(env: &[(String, String)], cwd: &Path, log: &Path, append: bool) -> Child {
+    let log_file = OpenOptions::new()
+        .create(true)
+        .append(append)
+        .write(true)
+        .truncate(!append)
+        .open(log)
+        .unwrap_or_else(|e| panic!("open the Gatehouse log {}: {e}", log.display()));
+    let mut command = gatehouse_command(env, cwd);
+    command
+        .arg("serve")
+        // Its own process group, so Drop can stop anything it started as well.
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(
+            log_file
+                .try_clone()
+                .expect("clone the log file handle"),
+        )
+        .stderr(log_file);
+    command
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {} serve: {e}", env!("CARGO_BIN_EXE_gatehouse")))
+}
+
+/// The `gatehouse` binary with this environment (and never the test's own
+/// GATEHOUSE_DATABASE_URL).
+fn gatehouse_command(env: &[(String, String)], cwd: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    command
+        .env_remove("GATEHOUSE_DATABASE_URL")
+        .current_dir(cwd);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command
+}
+
+/// The output of a finished subcommand, for assertions.
+#[derive(Debug)]
+pub struct RunOutput {
+    pub args: Vec<String>,
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl RunOutput {
+    pub fn describe(&self) -> String {
+        format!(
+            "gatehouse {} exited with {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.args.join(" "),
+            self.status,
+            self.stdout,
+            self.stderr
+        )
+    }
+
+    pub fn assert_success(&self) -> &Self {
+        assert!(self.status.success(), "{}", self.describe());
+        self
+    }
+}
+
+/// Runs `gatehouse ARGS` with this environment and waits for it (at most `timeout`).
+pub fn run_gatehouse(
+    env: &[(String, String)],
+    cwd: &Path,
+    args: &[&str],
+    timeout: Duration,
+) -> RunOutput {
+    let mut child = gatehouse_command(env, cwd)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run gatehouse {args:?}: {e}"));
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stdout, &mut text);
+        text
+    });
+    let err = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stderr, &mut text);
+        text
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for gatehouse") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("gatehouse {args:?} did not finish within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    RunOutput {
+        args: args
+            .iter()
+            .map(|a| a.to_string())
+            .collect(),
+        status,
+        stdout: String::from_utf8_lossy(&out.join().unwrap_or_default()).into_owned(),
+        stderr: String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned(),
+    }
+}
+
+impl Gatehouse {
+    /// The token of the one-time "Admin API token" banner in the log, if there is one.
+    pub fn printed_admin_token(&self) -> Option<String> {
+        let text = self.log_text();
+        let mut lines = text.lines();
+        lines.find(|l| l.contains("Admin API token"))?;
+        lines
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .map(str::to_string)
+    }
+
+    /// Runs `gatehouse ARGS` (e.g. `projections rebuild`) with the same environment as this
+    /// server, in its data dir.
+    pub fn run(&self, args: &[&str]) -> RunOutput {
+        run_gatehouse(&self.env, self.data_dir.path(), args, Duration::from_secs(60))
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Stops the server (SIGTERM to its process group, SIGKILL after 10 s); the data stays.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let group = format!("-{}", child.id());
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) | Err(_) => break,
+                Ok(None) if Instant::now() > deadline => {
+                    let _ = Command::new("kill")
+                        .args(["-KILL", "--", &group])
+                        .stderr(Stdio::null())
+                        .status();
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+
+    /// Starts the server again with the same environment, port and data (log appended).
+    pub async fn restart(&mut self) {
+        self.stop();
+        let child = spawn_serve(&self.env, self.data_dir.path(), &self.log, true);
+        self.child = Some(child);
+        self.wait_ready().await;
+    }
+
+    /// A second `gatehouse serve` on the same database, with the same secret key, admin token
+    /// (configured or generated) and GATEHOUSE_PUBLIC_URL (this node's URL, so redirect URIs
+    /// match), but its own port and data dir. `url` is its real address. Postgres only: on
+    /// SQLite it would get a database of its own. It never drops the database.
+    pub async fn another_node(&self, extra_env: &[(&str, &str)]) -> Gatehouse {
+        assert_eq!(
+            self.store,
+            Store::Postgres,
+            "a second node needs a shared (Postgres) database"
+        );
+        let port = free_port();
+        let url = format!("http://127.0.0.1:{port}");
+        let data_dir = tempfile::Builder::new()
+            .prefix("gatehouse-test-node-")
+            .tempdir()
+            .expect("create a temporary data dir");
+        let log = data_dir.path().join("gatehouse.log");
+        let mut env: Vec<(String, String)> = self
+            .env
+            .iter()
+            .filter(|(k, _)| k != "GATEHOUSE_LISTEN" && k != "GATEHOUSE_DATA_DIR")
+            .cloned()
+            .collect();
+        env.push(("GATEHOUSE_LISTEN".into(), format!("127.0.0.1:{port}")));
+        env.push((
+            "GATEHOUSE_DATA_DIR".into(),
+            data_dir.path().display().to_string(),
+        ));
+        for (key, value) in extra_env {
+            env.retain(|(k, _)| k != key);
+            env.push((key.to_string(), value.to_string()));
+        }
+        let child = spawn_serve(&env, data_dir.path(), &log, false);
+        let mut node = Gatehouse {
+            url,
+            port,
+            admin_token: self.admin_token.clone(),
+            store: self.store,
+            data_dir,
+            log,
+            database: None,
+            child: Some(child),
+            secret_key: self.secret_key.clone(),
+            database_url: self.database_url.clone(),
+            env,
+        };
+        node.wait_ready().await;
+        node
+    }
+
+    /// The SQLite database file (SQLite only).
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.data_dir
+            .path()
+            .join("gatehouse.sqlite")
+    }
+
+    /// Runs one SQL query on the store with the `sqlite3` or `psql` CLI and returns its
+    /// output (tab/pipe-separated rows, no headers).
+    pub fn sql(&self, query: &str) -> String {
+        let output = match self.store {
+            Store::Sqlite => Command::new("sqlite3")
+                .arg(self.sqlite_path())
+                .arg(query)
+                .stdin(Stdio::null())
+                .output(),
+            Store::Postgres => Command::new("psql")
+                .arg(
+                    self.database_url
+                        .as_deref()
+                        .expect("a Postgres URL"),
+                )
+                .args(["-v", "ON_ERROR_STOP=1", "-X", "-q", "-A", "-t", "-c", query])
+                .stdin(Stdio::null())
+                .output(),
+        }
+        .unwrap_or_else(|e| panic!("run the SQL CLI for {:?}: {e}", self.store));
+        assert!(
+            output.status.success(),
+            "SQL {query:?} on {:?} failed ({}): {}",
+            self.store,
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// A full dump of the store (every table, schema and rows) as text.
+    pub fn dump_database(&self) -> String {
+        let output = match self.store {
+            Store::Sqlite => Command::new("sqlite3")
+                .arg(self.sqlite_path())
+                .arg(".dump")
+                .stdin(Stdio::null())
+                .output(),
+            Store::Postgres => Command::new("pg_dump")
+                .arg(
+                    self.database_url
+                        .as_deref()
+                        .expect("a Postgres URL"),
+                )
+                .stdin(Stdio::null())
+                .output(),
+        }
+        .unwrap_or_else(|e| panic!("dump the {:?} database: {e}", self.store));
+        assert!(
+            output.status.success(),
+            "dumping the {:?} database failed ({}): {}",
+            self.store,
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
 }
