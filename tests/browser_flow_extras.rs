@@ -35,6 +35,9 @@ on_both_stores!(
     hostile_api_bodies_get_problems,
     metrics_count_logins_and_plugin_calls,
     json_logs_are_json,
+    https_public_url_makes_cookies_secure,
+    forwarded_for_is_ignored_unless_trusted,
+    concurrent_admin_writes_and_logins_are_never_500,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -635,4 +638,149 @@ async fn json_logs_are_json(store: Store) {
         log.contains("login succeeded") && parsed >= 5,
         "expected JSON lines for the requests and the login:\n{log}"
     );
+}
+
+async fn https_public_url_makes_cookies_secure(store: Store) {
+    let idp = Idp::shared().await;
+    let gh = Gatehouse::start_with(
+        store,
+        Options {
+            https_public_url: true,
+            ..Options::default()
+        },
+    )
+    .await;
+    let port = gh.port;
+    let base = gh.url.clone();
+    let slug = unique("t-");
+    gh.create_tenant(&slug, "Secure", "https://app.secure.test/")
+        .await;
+    let (client_id, _) = idp
+        .register_client(&[format!("https://127.0.0.1:{port}/{slug}/sso/okta/callback")], true)
+        .await;
+    let page = gh
+        .admin_put(
+            &format!("/api/v1/tenants/{slug}/connections/okta"),
+            &json!({ "protocol": "oidc", "label": "Okta", "config": {
+                "discovery_url": idp.discovery_url(), "client_id": client_id, "allowed_domains": ["good.test"] } }),
+        )
+        .await;
+    page.assert_status(200);
+    assert_eq!(
+        page.json()["setup"]["redirect_url"],
+        json!(format!("https://127.0.0.1:{port}/{slug}/sso/okta/callback")),
+        "the redirect URL follows the public URL: {}",
+        page.describe()
+    );
+    let page = get(&browser(), &format!("{base}/{slug}?login=sso")).await;
+    page.assert_status(302);
+    let cookie = page
+        .set_cookie("gatehouse_flow")
+        .unwrap_or_else(|| panic!("no flow cookie: {}", page.describe()));
+    assert!(
+        cookie
+            .split(';')
+            .any(|a| a.trim().eq_ignore_ascii_case("secure")),
+        "with an https public URL the flow cookie must be Secure: {}",
+        page.describe()
+    );
+    let authorize = page.assert_redirect();
+    assert_eq!(
+        query_param(&authorize, "redirect_uri"),
+        Some(format!("https://127.0.0.1:{port}/{slug}/sso/okta/callback")),
+        "{}",
+        page.describe()
+    );
+}
+
+async fn forwarded_for_is_ignored_unless_trusted(store: Store) {
+    let idp = Idp::shared().await;
+    for trusted in [false, true] {
+        let gh = Gatehouse::start_with(
+            store,
+            Options {
+                env: vec![(
+                    "GATEHOUSE_TRUST_PROXY_HEADERS".into(),
+                    trusted.to_string(),
+                )],
+                ..Options::default()
+            },
+        )
+        .await;
+        let tenant = tenant_with_idp(&gh, idp, false).await;
+        let url = gh.url(&format!("/{}?login=sso", tenant.slug));
+        let response = browser()
+            .get(&url)
+            .header("X-Forwarded-For", "203.0.113.9")
+            .send()
+            .await
+            .expect("GET");
+        let page = Page::read(&url, response).await;
+        page.assert_status(302);
+        let events = gh
+            .audit_until(&tenant.slug, &[("type", "login.started")], "login.started", |e| {
+                !e.is_empty()
+            })
+            .await;
+        let ip = &events[0]["client_ip"];
+        if trusted {
+            assert_eq!(ip, &json!("203.0.113.9"), "trusted proxy header: {events:#?}");
+        } else {
+            assert_eq!(
+                ip,
+                &json!("127.0.0.1"),
+                "an untrusted X-Forwarded-For must not set the client IP: {events:#?}"
+            );
+        }
+    }
+}
+
+async fn concurrent_admin_writes_and_logins_are_never_500(store: Store) {
+    let idp = Idp::shared().await;
+    let gh = Gatehouse::start(store).await;
+    let tenant = tenant_with_idp(&gh, idp, false).await;
+    let config = json!({ "discovery_url": idp.discovery_url(), "client_id": tenant.client_id, "allowed_domains": ["good.test"] });
+    // Logins (their callbacks) and connection writes on the same tenant, all at once.
+    let mut callbacks = Vec::new();
+    for _ in 0..4 {
+        let browser = browser();
+        let login = good_account(idp).await;
+        let callback = login_via_idp(&browser, &gh, idp, &tenant.slug, &login).await;
+        callbacks.push((browser, callback));
+    }
+    let puts = (0..6).map(|i| {
+        let path = format!("/api/v1/tenants/{}/connections/extra{i}", tenant.slug);
+        let body = json!({ "protocol": "oidc", "label": format!("Extra {i}"), "config": config });
+        let gh = &gh;
+        async move { gh.admin_put(&path, &body).await }
+    });
+    let logins = callbacks
+        .iter()
+        .map(|(browser, callback)| call_callback(browser, callback));
+    let (puts, logins) = tokio::join!(
+        futures_util::future::join_all(puts),
+        futures_util::future::join_all(logins)
+    );
+    for page in &puts {
+        assert!(
+            matches!(page.status.as_u16(), 200 | 409),
+            "a concurrent PUT failed: {}",
+            page.describe()
+        );
+    }
+    for page in &logins {
+        assert_login_succeeded(page, &tenant);
+    }
+    let accepted = puts
+        .iter()
+        .filter(|p| p.status.as_u16() == 200)
+        .count();
+    let page = gh
+        .admin_get(&format!("/api/v1/tenants/{}", tenant.slug))
+        .await;
+    page.assert_status(200);
+    let count = page.json()["connections"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(count, accepted + 1, "{}", page.describe());
 }

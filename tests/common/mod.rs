@@ -514,6 +514,9 @@ pub struct Options {
     /// Leave GATEHOUSE_ADMIN_TOKEN unset, so Gatehouse generates a token and prints it once;
     /// `Gatehouse::admin_token` is then read from that banner in the log.
     pub generated_admin_token: bool,
+    /// GATEHOUSE_PUBLIC_URL `https://127.0.0.1:PORT` (cookies become Secure) while the
+    /// server still listens on plain http at `Gatehouse::url`.
+    pub https_public_url: bool,
 }
 
 impl Default for Options {
@@ -522,6 +525,7 @@ impl Default for Options {
             allow_private_networks: true,
             env: Vec::new(),
             generated_admin_token: false,
+            https_public_url: false,
         }
     }
 }
@@ -606,7 +610,14 @@ impl Gatehouse {
             .map(|name| format!("{}/{name}", postgres_server_url()));
         let mut env: Vec<(String, String)> = vec![
             ("GATEHOUSE_LISTEN".into(), format!("127.0.0.1:{port}")),
-            ("GATEHOUSE_PUBLIC_URL".into(), url.clone()),
+            (
+                "GATEHOUSE_PUBLIC_URL".into(),
+                if options.https_public_url {
+                    format!("https://127.0.0.1:{port}")
+                } else {
+                    url.clone()
+                },
+            ),
             (
                 "GATEHOUSE_DATA_DIR".into(),
                 data_dir.path().display().to_string(),
