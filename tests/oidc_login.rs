@@ -46,6 +46,7 @@ on_both_stores!(
     public_client_login_succeeds,
     audit_api_needs_the_token_and_filters,
     logout_ends_the_session,
+    connection_edits_are_checked,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -589,6 +590,10 @@ async fn state_of_another_tenant_is_refused(store: Store) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+
+    // The state presented at the wrong tenant stays usable where it was issued.
+    let page = call_callback(&browser, &callback_a).await;
+    assert_login_succeeded(&page, &a);
     let succeeded_b = gh
         .audit(&b.slug, &[("type", "login.succeeded")])
         .await;
@@ -613,6 +618,11 @@ async fn callback_from_another_browser_is_refused(store: Store) {
         .audit(&tenant.slug, &[("type", "login.succeeded")])
         .await;
     assert!(events.is_empty(), "{events:#?}");
+
+    // Whoever saw the callback URL cannot spoil the login of the browser that started it.
+    let page = call_callback(&victim, &callback).await;
+    assert_login_succeeded(&page, &tenant);
+    gh.assert_session(&victim).await;
 }
 
 async fn idp_error_is_reported(store: Store) {
@@ -974,4 +984,64 @@ async fn logout_ends_the_session(store: Store) {
         .await;
     let ended = one(&events, "session.ended");
     assert_eq!(ended["user_id"], session["user_id"], "{ended:#}");
+
+    // A logout posted from another origin (another port, a sibling subdomain) is refused.
+    let (browser, _) = successful_login(&gh, idp, &tenant, &login).await;
+    let forged = browser
+        .post(gh.url(&format!("/{}/logout", tenant.slug)))
+        .header("Origin", "http://127.0.0.1:1")
+        .send()
+        .await
+        .expect("logout request");
+    assert_eq!(forged.status().as_u16(), 403);
+    gh.assert_session(&browser).await;
+    let forged = browser
+        .post(gh.url(&format!("/{}/logout", tenant.slug)))
+        .header("Sec-Fetch-Site", "same-site")
+        .send()
+        .await
+        .expect("logout request");
+    assert_eq!(forged.status().as_u16(), 403);
+    gh.assert_session(&browser).await;
+}
+
+async fn connection_edits_are_checked(store: Store) {
+    let idp = Idp::shared().await;
+    let gh = Gatehouse::start(store).await;
+    let tenant = tenant_with_idp(&gh, idp, false).await;
+    let path = format!("/api/v1/tenants/{}/connections/{}", tenant.slug, tenant.connection_id);
+
+    // Omitting the secret keeps it while the identity provider and client stay the same...
+    let same = json!({"protocol": "oidc", "label": "Renamed", "config": {
+        "discovery_url": idp.discovery_url(), "client_id": tenant.client_id,
+        "allowed_domains": ["good.test"]}});
+    let page = gh.admin_put(&path, &same).await;
+    page.assert_status(200);
+    assert_eq!(page.json()["config"]["client_secret_set"], json!(true), "{}", page.describe());
+
+    // ...but never follows the connection to another provider or client.
+    let moved = json!({"protocol": "oidc", "label": "Moved", "config": {
+        "discovery_url": "https://idp.elsewhere.test/.well-known/openid-configuration",
+        "client_id": tenant.client_id, "allowed_domains": ["good.test"]}});
+    gh.admin_put(&path, &moved).await.assert_problem(422, Some("/config/client_secret"));
+    let other_client = json!({"protocol": "oidc", "label": "Moved", "config": {
+        "discovery_url": idp.discovery_url(), "client_id": "someone-else",
+        "allowed_domains": ["good.test"]}});
+    gh.admin_put(&path, &other_client).await.assert_problem(422, Some("/config/client_secret"));
+
+    // A top-level domain would let anyone in; bidi overrides would disguise a label.
+    let tld = json!({"protocol": "oidc", "label": "TLD", "config": {
+        "discovery_url": idp.discovery_url(), "client_id": tenant.client_id,
+        "allowed_domains": ["good.test", "com"]}});
+    gh.admin_put(&path, &tld).await.assert_problem(422, Some("/config/allowed_domains/1"));
+    let bidi = json!({"protocol": "oidc", "label": "Acme\u{202E}moc", "config": {
+        "discovery_url": idp.discovery_url(), "client_id": tenant.client_id,
+        "allowed_domains": ["good.test"]}});
+    gh.admin_put(&path, &bidi).await.assert_problem(422, Some("/label"));
+
+    // The email is kept in the form that was checked against the allowed domains.
+    let login = account(idp, Some(&format!("{}@GOOD.Test.", unique("Mixed-"))), json!(true)).await;
+    let (_, session) = successful_login(&gh, idp, &tenant, &login).await;
+    let email = session["email"].as_str().expect("email");
+    assert!(email.ends_with("@good.test"), "{session:#}");
 }

@@ -166,8 +166,7 @@ impl Config {
         let database_url = match pick!(database_url) {
             Some(url) => url,
             None => {
-                std::fs::create_dir_all(&data_dir)
-                    .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+                create_private_dir(&data_dir)?;
                 gatehouse_core::store::Db::sqlite_url(&data_dir)
             }
         };
@@ -231,4 +230,21 @@ fn default_plugin_dirs() -> Vec<PathBuf> {
         dirs.push(parent);
     }
     dirs
+}
+
+/// Creates the data directory readable by its owner only: it holds personal data and keys.
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .with_context(|| format!("cannot create data dir {}", dir.display()))
 }

@@ -159,11 +159,14 @@ pub async fn callback(
                 .path("/")
                 .max_age(CookieDuration::seconds(success.max_age_secs))
                 .finish();
+            let mut flow = Cookie::build(FLOW_COOKIE, "").path("/").finish();
+            flow.make_removal();
             HttpResponse::Found()
                 .insert_header(("Location", success.redirect_to))
                 .insert_header(("Cache-Control", "no-store"))
                 .insert_header(("Referrer-Policy", "no-referrer"))
                 .cookie(cookie)
+                .cookie(flow)
                 .finish()
         }
         Err(failure) => failure_page(&slug, failure),
@@ -179,6 +182,13 @@ pub async fn logout(state: web::Data<AppState>, req: HttpRequest, slug: web::Pat
     let Ok(slug) = TenantSlug::parse(&slug) else {
         return pages::respond(StatusCode::NOT_FOUND, pages::not_found());
     };
+    if !same_origin(&req, &state.gatehouse.settings().public_url) {
+        tracing::warn!(tenant = %slug, "cross-origin logout refused");
+        return pages::respond(
+            StatusCode::FORBIDDEN,
+            pages::bad_request("Sign out from the page of this service."),
+        );
+    }
     if let Some(cookie) = req.cookie(SESSION_COOKIE) {
         let client = client_info(&req, &state);
         if let Err(error) = state.gatehouse.logout(&slug, cookie.value(), &client).await {
@@ -241,6 +251,10 @@ fn failure_page(slug: &TenantSlug, failure: LoginFailure) -> HttpResponse {
         return pages::respond(StatusCode::NOT_FOUND, pages::not_found());
     }
     let (status, message) = match failure.class {
+        _ if failure.reason == gatehouse_plugin_sdk::reason::IDP_ERROR => (
+            StatusCode::BAD_REQUEST,
+            "The sign-in was cancelled or refused at your organisation's sign-in service.",
+        ),
         RefusalClass::BadRequest => (
             StatusCode::BAD_REQUEST,
             "This sign-in link is no longer valid, or it was not started in this browser. Please start again.",
@@ -261,4 +275,20 @@ fn failure_page(slug: &TenantSlug, failure: LoginFailure) -> HttpResponse {
     let attempt = failure.attempt_id.map(|id| id.to_string());
     let retry = format!("/{slug}");
     pages::respond(status, pages::login_failed(message, attempt.as_deref(), Some(&retry)))
+}
+
+/// True unless the browser says the request came from another origin (`Origin`, or Fetch
+/// Metadata's `Sec-Fetch-Site`). SameSite=Lax cookies already stop cross-site posts; this also
+/// stops same-site ones (a sibling subdomain, another port).
+fn same_origin(req: &HttpRequest, public_url: &str) -> bool {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = header("sec-fetch-site") {
+        if !matches!(site, "same-origin" | "none") {
+            return false;
+        }
+    }
+    match header("origin") {
+        Some(origin) => origin.trim_end_matches('/') == public_url.trim_end_matches('/'),
+        None => true,
+    }
 }

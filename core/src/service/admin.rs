@@ -108,10 +108,7 @@ impl Gatehouse {
     ) -> Result<TenantView, AdminError> {
         let slug = TenantSlug::parse(&input.slug).map_err(|e| invalid("/slug", e.to_string()))?;
         let display_name = input.display_name.trim().to_owned();
-        if display_name.is_empty()
-            || display_name.chars().count() > 100
-            || display_name.chars().any(char::is_control)
-        {
+        if !printable(&display_name, 100) {
             return Err(invalid("/display_name", "must be 1 to 100 printable characters"));
         }
         let app_url = check_app_url(&input.app_url).map_err(|e| invalid("/app_url", e))?;
@@ -172,7 +169,7 @@ impl Gatehouse {
         };
         let secret_fields = plugin.secret_fields.clone();
         let label = input.label.trim().to_owned();
-        if label.is_empty() || label.chars().count() > 80 || label.chars().any(char::is_control) {
+        if !printable(&label, 80) {
             return Err(invalid("/label", "must be 1 to 80 printable characters"));
         }
         let Value::Object(_) = input.config else {
@@ -197,6 +194,7 @@ impl Gatehouse {
             .map_err(config_error)?;
         let mut config = validated.config;
         check_urls(self, &config)?;
+        check_allowed_domains(&config)?;
         config_secrets::seal(&self.key, &mut config, &secret_fields, slug, connection_id.as_str());
 
         let connection = Connection {
@@ -274,8 +272,27 @@ impl Gatehouse {
         let mut previous = existing.config.clone();
         config_secrets::open(&self.key, &mut previous, secret_fields, slug, connection_id.as_str())
             .map_err(|e| AdminError::Internal(format!("stored secret unreadable: {e}")))?;
+        // A stored secret follows the connection only while it talks to the same identity
+        // provider as the same client: otherwise an edit could send it to another server.
+        let same_peer = |key: &str| previous.get(key) == config.get(key);
+        let peer_fields: Vec<String> = match &previous {
+            Value::Object(map) => map
+                .keys()
+                .filter(|k| k.ends_with("_url") || *k == "client_id")
+                .cloned()
+                .collect(),
+            _ => Vec::new(),
+        };
+        let peer_unchanged = peer_fields.iter().all(|k| same_peer(k));
         for pointer in secret_fields {
             let omitted = config.pointer(pointer).is_none();
+            if omitted && !peer_unchanged && previous.pointer(pointer).is_some() {
+                return Err(invalid(
+                    &format!("/config{pointer}"),
+                    "the identity provider or client changed: send the secret again, or null \
+                     for none",
+                ));
+            }
             let Some(old) = previous.pointer(pointer) else {
                 continue;
             };
@@ -385,4 +402,34 @@ fn check_origin(text: &str) -> Result<String, &'static str> {
         return Err("must be an origin (scheme, host and optional port) only");
     }
     Ok(origin)
+}
+
+/// True for 1..=max characters with no control or bidirectional-override characters (which
+/// could make a name display as something else).
+fn printable(text: &str, max: usize) -> bool {
+    let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}');
+    !text.is_empty()
+        && text.chars().count() <= max
+        && !text.chars().any(|c| c.is_control() || bidi(c))
+}
+
+/// Every SSO connection limits sign-in to email domains; a bare top-level domain would let
+/// anyone in.
+fn check_allowed_domains(config: &Value) -> Result<(), AdminError> {
+    let Some(domains) = config.get("allowed_domains") else {
+        return Err(invalid("/config/allowed_domains", "list the email domains allowed to sign in"));
+    };
+    let Some(domains) = domains.as_array().filter(|d| !d.is_empty()) else {
+        return Err(invalid("/config/allowed_domains", "must be a non-empty list of domains"));
+    };
+    for (index, domain) in domains.iter().enumerate() {
+        let normalized = domain.as_str().and_then(crate::email::normalize_domain);
+        if !normalized.is_some_and(|d| d.contains('.')) {
+            return Err(invalid(
+                &format!("/config/allowed_domains/{index}"),
+                "must be a registered domain name such as example.com, not a top-level domain",
+            ));
+        }
+    }
+    Ok(())
 }

@@ -283,7 +283,7 @@ impl Gatehouse {
                 return Err(self.refuse_new(slug, connection_id, protocol, reasons::STATE_MISMATCH, detail, client).await);
             }
         };
-        let flow = match self.flows.consume(state).await {
+        let flow = match self.flows.peek(state).await {
             Ok(flow) => flow,
             Err(ConsumeError::Unknown) => {
                 let detail = "the state was not issued by this service";
@@ -299,18 +299,32 @@ impl Gatehouse {
                 return Err(self.refuse_new(slug, connection_id, protocol, reasons::INTERNAL_ERROR, detail, client).await);
             }
         };
-        let attempt_id = flow.attempt_id;
 
-        // 2. It must have been issued for this tenant and connection, to this browser, and
-        //    not too long ago.
+        // 2. It must have been issued for this tenant and connection, to this browser. A
+        //    mismatch is recorded as its own attempt and leaves the flow usable, so whoever
+        //    sees a callback URL cannot spoil the real browser's login with it.
         if flow.tenant != slug.as_str() || flow.connection_id != connection_id.as_str() {
             let detail = "the state was issued for another tenant or connection";
-            self.fail(attempt_id, reasons::STATE_MISMATCH, detail, None, client).await;
             return Err(self.refuse_new(slug, connection_id, protocol, reasons::STATE_MISMATCH, detail, client).await);
         }
         if !flow.bound_to(binding) {
             let detail = "the callback came from a browser that did not start this login";
-            return Err(self.fail(attempt_id, reasons::STATE_MISMATCH, detail, None, client).await);
+            return Err(self.refuse_new(slug, connection_id, protocol, reasons::STATE_MISMATCH, detail, client).await);
+        }
+
+        // 3. It is used once, across every node: only one caller wins the update.
+        let attempt_id = flow.attempt_id;
+        match self.flows.consume(state, attempt_id).await {
+            Ok(()) => {}
+            Err(ConsumeError::Store(error)) => {
+                tracing::error!(%error, "cannot consume login flow");
+                let detail = "login state could not be stored";
+                return Err(self.fail(attempt_id, reasons::INTERNAL_ERROR, detail, None, client).await);
+            }
+            Err(_) => {
+                let detail = format!("the state of attempt {attempt_id} was already used");
+                return Err(self.refuse_new(slug, connection_id, protocol, reasons::STATE_REUSED, &detail, client).await);
+            }
         }
         if flow.expired() {
             let detail = "the login took longer than allowed";
@@ -328,7 +342,7 @@ impl Gatehouse {
         };
         let policy = DomainPolicy::from_config(&config);
 
-        // 3. The plugin verifies the provider's answer against the values we stored.
+        // 4. The plugin verifies the provider's answer against the values we stored.
         let request = FinishLoginRequest {
             tenant: slug.to_string(),
             connection_id: connection_id.to_string(),
@@ -355,14 +369,19 @@ impl Gatehouse {
             return Err(self.fail(attempt_id, reason::ID_TOKEN_INVALID, detail, None, client).await);
         }
 
-        // 4. The tenant's rules: an email, verified, in one of the connection's domains.
+        // 5. The tenant's rules: an email, verified, in one of the connection's domains.
         let Some(email) = identity.email.clone().filter(|e| !e.is_empty()) else {
             let detail = "the provider did not assert an email address";
             return Err(self.fail(attempt_id, reasons::EMAIL_MISSING, detail, None, client).await);
         };
         let email = truncate(&email, 320);
-        match check_domain(&email, &policy.allowed, policy.allow_subdomains) {
-            Ok(_) => {}
+        let email = match check_domain(&email, &policy.allowed, policy.allow_subdomains) {
+            // Keep the address in the form that was checked (domain lowercased, ASCII, no
+            // trailing dot), so every consumer sees one spelling of it.
+            Ok(domain) => match email.split_once('@') {
+                Some((local, _)) => format!("{local}@{domain}"),
+                None => email,
+            },
             Err(EmailError::Malformed) => {
                 let detail = "the email address is malformed";
                 return Err(self
@@ -375,7 +394,7 @@ impl Gatehouse {
                     .fail(attempt_id, reasons::EMAIL_DOMAIN_NOT_ALLOWED, &detail, Some(email), client)
                     .await);
             }
-        }
+        };
         if policy.require_verified && !identity.email_verified {
             let detail = "the provider did not assert the email as verified";
             return Err(self
@@ -383,7 +402,7 @@ impl Gatehouse {
                 .await);
         }
 
-        // 5. Find or provision the user, then record the success and open a session.
+        // 6. Find or provision the user, then record the success and open a session.
         let name = identity.name.as_deref().map(|n| truncate(n, 200));
         let outcome = self
             .sign_in(slug, connection_id, attempt_id, &identity, &email, name, &tenant, flow.return_to, client)

@@ -118,46 +118,53 @@ impl Flows {
         Ok(())
     }
 
-    /// Marks the flow for `state` used and returns it. Exactly one caller, on any node, gets
-    /// the flow; every later call gets [`ConsumeError::Reused`].
-    pub async fn consume(&self, state: &str) -> Result<Flow, ConsumeError> {
-        let hash = sha256_hex(state);
-        let sql = "UPDATE login_flows SET consumed_at = $1 \
-                   WHERE state_hash = $2 AND consumed_at IS NULL \
-                   RETURNING tenant, connection_id, attempt_id, binding_hash, nonce, \
-                   pkce_verifier, redirect_uri, return_to, expires_at";
+    /// Reads the unused flow for `state` without consuming it, so that a callback presented at
+    /// the wrong tenant or from the wrong browser cannot spoil the real one.
+    pub async fn peek(&self, state: &str) -> Result<Flow, ConsumeError> {
+        let sql = "SELECT tenant, connection_id, attempt_id, binding_hash, nonce, pkce_verifier, \
+                   redirect_uri, return_to, expires_at, consumed_at FROM login_flows \
+                   WHERE state_hash = $1";
         let row = on_db!(&self.db, |pool| {
+            match sqlx::query(sql)
+                .bind(sha256_hex(state))
+                .fetch_optional(pool)
+                .await
+                .map_err(StoreError::from)?
+            {
+                Some(row) => {
+                    let consumed: Option<i64> =
+                        row.try_get("consumed_at").map_err(StoreError::from)?;
+                    Some((read_flow(&row)?, consumed.is_some()))
+                }
+                None => None,
+            }
+        });
+        match row {
+            None => Err(ConsumeError::Unknown),
+            Some((flow, true)) => Err(ConsumeError::Reused(flow.attempt_id)),
+            Some((flow, false)) => Ok(flow),
+        }
+    }
+
+    /// Marks the flow for `state` used. Exactly one caller, on any node, succeeds; every later
+    /// call gets [`ConsumeError::Reused`]. The flow's secrets are blanked, since a used flow
+    /// only needs to be remembered as used until it expires.
+    pub async fn consume(&self, state: &str, attempt_id: AttemptId) -> Result<(), ConsumeError> {
+        let sql = "UPDATE login_flows SET consumed_at = $1, nonce = '', pkce_verifier = '' \
+                   WHERE state_hash = $2 AND consumed_at IS NULL";
+        let updated = on_db!(&self.db, |pool| {
             sqlx::query(sql)
                 .bind(now_millis())
-                .bind(&hash)
-                .fetch_optional(pool)
+                .bind(sha256_hex(state))
+                .execute(pool)
                 .await
                 .map_err(StoreError::from)?
-                .map(|row| read_flow(&row))
-                .transpose()?
+                .rows_affected()
         });
-        if let Some(flow) = row {
-            // The secrets of a used flow are never needed again; only the row that marks the
-            // state as used stays until it expires.
-            let sql = "UPDATE login_flows SET nonce = '', pkce_verifier = '' WHERE state_hash = $1";
-            on_db!(&self.db, |pool| {
-                sqlx::query(sql).bind(&hash).execute(pool).await.map_err(StoreError::from)?;
-            });
-            return Ok(flow);
-        }
-        let used = on_db!(&self.db, |pool| {
-            sqlx::query("SELECT attempt_id FROM login_flows WHERE state_hash = $1")
-                .bind(&hash)
-                .fetch_optional(pool)
-                .await
-                .map_err(StoreError::from)?
-                .map(|row| row.try_get::<String, _>("attempt_id"))
-                .transpose()
-                .map_err(StoreError::from)?
-        });
-        match used.and_then(|id| AttemptId::parse(&id)) {
-            Some(attempt) => Err(ConsumeError::Reused(attempt)),
-            None => Err(ConsumeError::Unknown),
+        if updated == 1 {
+            Ok(())
+        } else {
+            Err(ConsumeError::Reused(attempt_id))
         }
     }
 }
