@@ -146,3 +146,27 @@ fn c_string(ptr: *const std::ffi::c_char) -> Option<String> {
     let text = unsafe { CStr::from_ptr(ptr) };
     text.to_str().ok().map(str::to_owned)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_that_is_not_a_library_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("libgatehouse_fake.so");
+        std::fs::write(&path, b"not an ELF file").unwrap();
+        assert!(matches!(LoadedLibrary::open(&path), Err(LoadError::Open(_))));
+    }
+
+    #[test]
+    fn a_library_without_the_entry_symbol_is_refused() {
+        // Any shared library of the system that is not a Gatehouse plugin.
+        let candidates = ["/lib/x86_64-linux-gnu/libz.so.1", "/usr/lib/x86_64-linux-gnu/libz.so.1"];
+        let Some(path) = candidates.iter().map(Path::new).find(|p| p.exists()) else {
+            eprintln!("no system libz found; skipping");
+            return;
+        };
+        assert!(matches!(LoadedLibrary::open(path), Err(LoadError::MissingEntry)));
+    }
+}

@@ -234,3 +234,91 @@ macro_rules! export_plugin {
         }
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::STATUS_PANIC;
+
+    struct Panicky;
+
+    impl Protocol for Panicky {
+        fn describe(&self) -> PluginInfo {
+            PluginInfo {
+                protocol: "panicky".into(),
+                version: "0".into(),
+                display_name: "Panicky".into(),
+                secret_fields: vec![],
+            }
+        }
+
+        fn validate_config(&self, _: ValidateConfigRequest) -> Result<ValidatedConfig, PluginError> {
+            Err(PluginError::invalid_config("/x", "bad x"))
+        }
+
+        fn begin_login(
+            &self,
+            _: &Host<'_>,
+            _: BeginLoginRequest,
+        ) -> Result<BeginLoginResponse, PluginError> {
+            panic!("boom")
+        }
+
+        fn finish_login(
+            &self,
+            _: &Host<'_>,
+            _: FinishLoginRequest,
+        ) -> Result<ExternalIdentity, PluginError> {
+            unreachable!("not called")
+        }
+    }
+
+    fn run(method: &str, request: &[u8]) -> (i32, serde_json::Value) {
+        let mut out = RBuf::empty();
+        // SAFETY: the pointers describe live local buffers for the whole call.
+        let status = unsafe {
+            dispatch(
+                &Panicky,
+                std::ptr::null(),
+                method.as_ptr(),
+                method.len(),
+                request.as_ptr(),
+                request.len(),
+                &mut out,
+            )
+        };
+        // SAFETY: `out` was filled by dispatch in this library and is freed once.
+        let bytes = unsafe { out.to_vec() };
+        unsafe { free(out) };
+        (status, serde_json::from_slice(&bytes).expect("dispatch answers JSON"))
+    }
+
+    #[test]
+    fn a_panic_becomes_a_plugin_panic_error() {
+        let request = serde_json::json!({
+            "tenant": "t", "connection_id": "c", "config": {}, "redirect_uri": "r",
+            "state": "s", "nonce": "n", "pkce_verifier": "v"
+        });
+        let (status, body) = run("begin_login", request.to_string().as_bytes());
+        assert_eq!(status, STATUS_PANIC);
+        assert_eq!(body["code"], "plugin_panic");
+        assert!(body["detail"].as_str().unwrap().contains("boom"));
+        // The plugin keeps answering after a panic.
+        let (status, body) = run("describe", b"null");
+        assert_eq!(status, STATUS_OK);
+        assert_eq!(body["protocol"], "panicky");
+    }
+
+    #[test]
+    fn refusals_and_bad_requests_are_errors_not_panics() {
+        let (status, body) = run("validate_config", br#"{"config":{}}"#);
+        assert_eq!(status, STATUS_ERROR);
+        assert_eq!(body["field"], "/x");
+        let (status, body) = run("begin_login", b"{not json");
+        assert_eq!(status, STATUS_ERROR);
+        assert_eq!(body["code"], "plugin_failure");
+        let (status, body) = run("no_such_method", b"{}");
+        assert_eq!(status, STATUS_ERROR);
+        assert!(body["detail"].as_str().unwrap().contains("unknown method"));
+    }
+}
