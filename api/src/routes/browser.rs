@@ -150,6 +150,14 @@ pub async fn callback(
         .gatehouse
         .finish_login(&slug, &connection_id, params, binding.as_ref().map(|c| c.value()), &client)
         .await;
+    signed_in_or_failed(&state, &slug, result)
+}
+
+fn signed_in_or_failed(
+    state: &AppState,
+    slug: &TenantSlug,
+    result: Result<gatehouse_core::service::LoginSuccess, LoginFailure>,
+) -> HttpResponse {
     match result {
         Ok(success) => {
             let cookie = Cookie::build(SESSION_COOKIE, success.session_token)
@@ -169,7 +177,131 @@ pub async fn callback(
                 .cookie(flow)
                 .finish()
         }
+        Err(failure) => failure_page(slug, failure),
+    }
+}
+
+/// Largest form an identity provider may post to an ACS.
+const ACS_BODY_LIMIT: usize = 320 * 1024;
+
+/// Query of the ACS follow-up.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ContinueQuery {
+    /// One-time handle issued by the ACS.
+    pub handle: String,
+}
+
+/// The assertion consumer service (SAML HTTP-POST binding): keeps the posted answer for a
+/// minute and redirects to a same-site follow-up, where the browser's flow cookie is sent
+/// and the login is finished.
+#[utoipa::path(tag = "browser",
+    params(("slug" = String, Path, description = "Tenant slug"),
+           ("connection_id" = String, Path, description = "Connection id")),
+    request_body(content_type = "application/x-www-form-urlencoded", description = "SAMLResponse and RelayState", content = String),
+    responses(
+        (status = 303, description = "Redirect to the follow-up that finishes the login"),
+        (status = 400, description = "Not a form, or too large", content_type = "text/html", body = String),
+        (status = 404, description = "Unknown tenant", content_type = "text/html", body = String)))]
+#[post("/{slug}/sso/{connection_id}/acs")]
+pub async fn acs(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    mut body: web::Payload,
+) -> HttpResponse {
+    let (slug, connection_id) = path.into_inner();
+    let (Ok(slug), Ok(connection_id)) = (TenantSlug::parse(&slug), ConnectionId::parse(&connection_id))
+    else {
+        return pages::respond(StatusCode::NOT_FOUND, pages::not_found());
+    };
+    let is_form = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return pages::respond(StatusCode::BAD_REQUEST, pages::bad_request("Expected a form post."));
+    }
+    let mut bytes = web::BytesMut::new();
+    while let Some(chunk) = futures_util::StreamExt::next(&mut body).await {
+        let Ok(chunk) = chunk else {
+            return pages::respond(StatusCode::BAD_REQUEST, pages::bad_request("The form could not be read."));
+        };
+        if bytes.len() + chunk.len() > ACS_BODY_LIMIT {
+            return pages::respond(StatusCode::PAYLOAD_TOO_LARGE, pages::bad_request("The form is too large."));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(&bytes)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if let Err(failure) = state.gatehouse.tenant_for_login(&slug).await {
+        return failure_page(&slug, failure);
+    }
+    match state.gatehouse.accept_form_post(&slug, &connection_id, params).await {
+        Ok(handle) => HttpResponse::SeeOther()
+            .insert_header(("Location", format!("/{slug}/sso/{connection_id}/acs/continue?handle={handle}")))
+            .insert_header(("Cache-Control", "no-store"))
+            .insert_header(("Referrer-Policy", "no-referrer"))
+            .finish(),
         Err(failure) => failure_page(&slug, failure),
+    }
+}
+
+/// Finishes a login posted to the ACS. On success sets the session cookie and redirects to
+/// the app; on failure shows the attempt id to quote to support.
+#[utoipa::path(tag = "browser",
+    params(("slug" = String, Path, description = "Tenant slug"),
+           ("connection_id" = String, Path, description = "Connection id"), ContinueQuery),
+    responses(
+        (status = 302, description = "Signed in; redirect to the app URL with the session cookie"),
+        (status = 400, description = "Forged, replayed, expired or malformed answer", content_type = "text/html", body = String),
+        (status = 403, description = "Refused by the tenant's policy", content_type = "text/html", body = String),
+        (status = 502, description = "Identity provider failure", content_type = "text/html", body = String)))]
+#[get("/{slug}/sso/{connection_id}/acs/continue")]
+pub async fn acs_continue(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    query: web::Query<ContinueQuery>,
+) -> HttpResponse {
+    let (slug, connection_id) = path.into_inner();
+    let (Ok(slug), Ok(connection_id)) = (TenantSlug::parse(&slug), ConnectionId::parse(&connection_id))
+    else {
+        return pages::respond(StatusCode::NOT_FOUND, pages::not_found());
+    };
+    let binding = req.cookie(FLOW_COOKIE);
+    let client = client_info(&req, &state);
+    let result = state
+        .gatehouse
+        .finish_form_post(&slug, &connection_id, &query.handle, binding.as_ref().map(|c| c.value()), &client)
+        .await;
+    signed_in_or_failed(&state, &slug, result)
+}
+
+/// The connection's service provider metadata (SAML), at the URL that is also its entity ID.
+#[utoipa::path(tag = "browser",
+    params(("slug" = String, Path, description = "Tenant slug"),
+           ("connection_id" = String, Path, description = "Connection id")),
+    responses(
+        (status = 200, description = "SAML metadata", content_type = "application/samlmetadata+xml", body = String),
+        (status = 404, description = "Unknown tenant or connection, or a protocol without metadata")))]
+#[get("/{slug}/sso/{connection_id}/metadata")]
+pub async fn metadata(state: web::Data<AppState>, path: web::Path<(String, String)>) -> HttpResponse {
+    let (slug, connection_id) = path.into_inner();
+    match state.gatehouse.sp_metadata(&slug, &connection_id).await {
+        Ok(document) => HttpResponse::Ok()
+            .content_type(document.content_type)
+            .insert_header(("X-Content-Type-Options", "nosniff"))
+            .body(document.body),
+        Err(gatehouse_core::service::AdminError::NotFound(_)) => {
+            pages::respond(StatusCode::NOT_FOUND, pages::not_found())
+        }
+        Err(error) => {
+            tracing::error!(%error, "metadata failed");
+            pages::respond(StatusCode::SERVICE_UNAVAILABLE, pages::bad_request("Metadata is unavailable."))
+        }
     }
 }
 

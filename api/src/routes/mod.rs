@@ -23,6 +23,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(audit::list_events)
         .service(browser::start)
         .service(browser::callback)
+        .service(browser::acs)
+        .service(browser::acs_continue)
+        .service(browser::metadata)
         .service(browser::logout)
         .service(browser::tenant_page);
 }

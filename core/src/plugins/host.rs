@@ -136,6 +136,7 @@ impl PluginHost {
                 version: library.version().to_owned(),
                 display_name: String::new(),
                 secret_fields: vec![],
+                callback: Default::default(),
             },
             library,
         });

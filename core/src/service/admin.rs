@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use gatehouse_plugin_sdk::{Method, PluginError, ValidateConfigRequest, ValidatedConfig};
+use gatehouse_plugin_sdk::{
+    CallbackBinding, Method, PluginError, ValidateConfigRequest, ValidatedConfig,
+};
 use serde_json::Value;
 use url::Url;
 
@@ -331,7 +333,19 @@ impl Gatehouse {
             .map(|p| p.secret_fields.clone())
             .unwrap_or_default();
         let mut setup = BTreeMap::new();
-        setup.insert("redirect_url".to_owned(), self.redirect_uri(slug, id.as_str()));
+        match self.binding_of(&connection.protocol) {
+            CallbackBinding::Query => {
+                let redirect = self.callback_uri(slug, id.as_str(), CallbackBinding::Query);
+                setup.insert("redirect_url".to_owned(), redirect);
+            }
+            CallbackBinding::FormPost => {
+                let acs = self.callback_uri(slug, id.as_str(), CallbackBinding::FormPost);
+                let entity_id = self.sp_entity_id(slug, id.as_str());
+                setup.insert("acs_url".to_owned(), acs);
+                setup.insert("metadata_url".to_owned(), entity_id.clone());
+                setup.insert("sp_entity_id".to_owned(), entity_id);
+            }
+        }
         if connection.protocol == "oidc" {
             setup.insert("scopes".to_owned(), "openid profile email".to_owned());
         }

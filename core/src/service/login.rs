@@ -2,8 +2,8 @@
 //! session that follows. Every attempt is a `LoginAttempt` with exactly one outcome.
 
 use gatehouse_plugin_sdk::{
-    reason, BeginLoginRequest, BeginLoginResponse, ExternalIdentity, FinishLoginRequest, Method,
-    PluginError,
+    reason, BeginLoginRequest, BeginLoginResponse, CallbackBinding, ExternalIdentity,
+    FinishLoginRequest, Method, PluginError,
 };
 use serde_json::Value;
 
@@ -38,6 +38,10 @@ pub mod reasons {
     pub const CONNECTION_UNAVAILABLE: &str = "connection_unavailable";
     /// Gatehouse failed (storage, sealed secret).
     pub const INTERNAL_ERROR: &str = "internal_error";
+    /// An answer nobody asked for, at a connection that does not accept those.
+    pub const UNSOLICITED: &str = "unsolicited_response";
+    /// An answer (SAML assertion) that was already used.
+    pub const ASSERTION_REPLAYED: &str = "assertion_replayed";
 }
 
 /// Request facts recorded on an attempt.
@@ -129,6 +133,8 @@ fn class_of(reason: &str) -> RefusalClass {
         | reasons::STATE_MISMATCH
         | reasons::STATE_REUSED
         | reasons::EXPIRED
+        | reasons::UNSOLICITED
+        | reasons::ASSERTION_REPLAYED
         | reason::CALLBACK_INVALID
         | reason::IDP_ERROR
         | reason::ID_TOKEN_INVALID
@@ -205,7 +211,10 @@ impl Gatehouse {
             Some(value) if value.len() >= 40 && value.len() <= 64 => value.to_owned(),
             _ => random_token(32),
         };
-        let redirect_uri = self.redirect_uri(slug.as_str(), connection_id.as_str());
+        let callback = self.binding_of(&connection.protocol);
+        let redirect_uri = self.callback_uri(slug.as_str(), connection_id.as_str(), callback);
+        // An XML NCName (SAML `ID`): a letter or underscore first, then URL-safe characters.
+        let request_id = format!("_{}", random_token(20));
         let request = BeginLoginRequest {
             tenant: slug.to_string(),
             connection_id: connection_id.to_string(),
@@ -214,6 +223,8 @@ impl Gatehouse {
             state: state.clone(),
             nonce: nonce.clone(),
             pkce_verifier: pkce_verifier.clone(),
+            request_id: request_id.clone(),
+            sp_entity_id: self.sp_entity_id(slug.as_str(), connection_id.as_str()),
         };
         let context = call_context(slug, connection_id);
         let begun: Result<BeginLoginResponse, PluginError> = self
@@ -239,6 +250,7 @@ impl Gatehouse {
             pkce_verifier: &pkce_verifier,
             redirect_uri: &redirect_uri,
             return_to: return_to.as_deref(),
+            request_id: &request_id,
             ttl_secs: self.settings.flow_ttl_secs,
         };
         if let Err(error) = self.flows.insert(flow).await {
@@ -265,71 +277,105 @@ impl Gatehouse {
     ) -> Result<LoginSuccess, LoginFailure> {
         let tenant = self.tenant_for_login(slug).await?;
         let protocol = tenant.connections.get(connection_id).map(|c| c.protocol.clone());
+        let callback = protocol.as_deref().map(|p| self.binding_of(p)).unwrap_or_default();
+        // An answer nobody asked for (SAML IdP-initiated) is taken only where the connection
+        // opted in, and then any correlation id in it is refused by the plugin.
+        let allow_unsolicited = callback == CallbackBinding::FormPost
+            && tenant
+                .connections
+                .get(connection_id)
+                .is_some_and(|c| c.config.get("allow_idp_initiated") == Some(&Value::Bool(true)));
+        let state_name = match callback {
+            CallbackBinding::Query => "state",
+            CallbackBinding::FormPost => "RelayState",
+        };
 
         // 1. The state must be present once, and must name a flow nobody used yet.
         let states: Vec<&str> = params
             .iter()
-            .filter(|(k, _)| k == "state")
+            .filter(|(k, _)| k == state_name)
             .map(|(_, v)| v.as_str())
             .collect();
         let state = match states.as_slice() {
+            [] if allow_unsolicited => None,
+            [] if callback == CallbackBinding::FormPost => {
+                let detail = "an unsolicited response, and this connection accepts only answers to its own requests";
+                return Err(self.refuse_new(slug, connection_id, protocol, reasons::UNSOLICITED, detail, client).await);
+            }
             [] => {
                 let detail = "the callback carried no state";
                 return Err(self.refuse_new(slug, connection_id, protocol, reasons::STATE_MISSING, detail, client).await);
             }
-            [state] if !state.is_empty() && state.len() <= 512 => *state,
+            [state] if !state.is_empty() && state.len() <= 512 => Some(*state),
             _ => {
                 let detail = "the callback carried a malformed state";
                 return Err(self.refuse_new(slug, connection_id, protocol, reasons::STATE_MISMATCH, detail, client).await);
             }
         };
-        let flow = match self.flows.peek(state).await {
-            Ok(flow) => flow,
-            Err(ConsumeError::Unknown) => {
-                let detail = "the state was not issued by this service";
-                return Err(self.refuse_new(slug, connection_id, protocol, reasons::STATE_MISMATCH, detail, client).await);
-            }
-            Err(ConsumeError::Reused(original)) => {
-                let detail = format!("the state of attempt {original} was already used");
-                return Err(self.refuse_new(slug, connection_id, protocol, reasons::STATE_REUSED, &detail, client).await);
-            }
-            Err(ConsumeError::Store(error)) => {
-                tracing::error!(%error, "cannot read login flow");
-                let detail = "login state could not be read";
-                return Err(self.refuse_new(slug, connection_id, protocol, reasons::INTERNAL_ERROR, detail, client).await);
-            }
+        let flow = match state.map(|s| (s, ())) {
+            None => None,
+            Some((state, ())) => match self.flows.peek(state).await {
+                Ok(flow) => Some(flow),
+                Err(ConsumeError::Unknown) if allow_unsolicited => None,
+                Err(ConsumeError::Unknown) => {
+                    let detail = "the state was not issued by this service";
+                    return Err(self.refuse_new(slug, connection_id, protocol, reasons::STATE_MISMATCH, detail, client).await);
+                }
+                Err(ConsumeError::Reused(original)) => {
+                    let detail = format!("the state of attempt {original} was already used");
+                    return Err(self.refuse_new(slug, connection_id, protocol, reasons::STATE_REUSED, &detail, client).await);
+                }
+                Err(ConsumeError::Store(error)) => {
+                    tracing::error!(%error, "cannot read login flow");
+                    let detail = "login state could not be read";
+                    return Err(self.refuse_new(slug, connection_id, protocol, reasons::INTERNAL_ERROR, detail, client).await);
+                }
+            },
         };
 
-        // 2. It must have been issued for this tenant and connection, to this browser. A
-        //    mismatch is recorded as its own attempt and leaves the flow usable, so whoever
-        //    sees a callback URL cannot spoil the real browser's login with it.
-        if flow.tenant != slug.as_str() || flow.connection_id != connection_id.as_str() {
-            let detail = "the state was issued for another tenant or connection";
-            return Err(self.refuse_new(slug, connection_id, protocol, reasons::STATE_MISMATCH, detail, client).await);
-        }
-        if !flow.bound_to(binding) {
-            let detail = "the callback came from a browser that did not start this login";
-            return Err(self.refuse_new(slug, connection_id, protocol, reasons::STATE_MISMATCH, detail, client).await);
-        }
+        let solicited = match (flow, state) {
+            (Some(flow), Some(state)) => {
+                // 2. It must have been issued for this tenant and connection, to this browser.
+                //    A mismatch is recorded as its own attempt and leaves the flow usable, so
+                //    whoever sees a callback URL cannot spoil the real browser's login with it.
+                if flow.tenant != slug.as_str() || flow.connection_id != connection_id.as_str() {
+                    let detail = "the state was issued for another tenant or connection";
+                    return Err(self.refuse_new(slug, connection_id, protocol, reasons::STATE_MISMATCH, detail, client).await);
+                }
+                if !flow.bound_to(binding) {
+                    let detail = "the callback came from a browser that did not start this login";
+                    return Err(self.refuse_new(slug, connection_id, protocol, reasons::STATE_MISMATCH, detail, client).await);
+                }
 
-        // 3. It is used once, across every node: only one caller wins the update.
-        let attempt_id = flow.attempt_id;
-        match self.flows.consume(state, attempt_id).await {
-            Ok(()) => {}
-            Err(ConsumeError::Store(error)) => {
-                tracing::error!(%error, "cannot consume login flow");
-                let detail = "login state could not be stored";
-                return Err(self.fail(attempt_id, reasons::INTERNAL_ERROR, detail, None, client).await);
+                // 3. It is used once, across every node: only one caller wins the update.
+                let attempt_id = flow.attempt_id;
+                match self.flows.consume(state, attempt_id).await {
+                    Ok(()) => {}
+                    Err(ConsumeError::Store(error)) => {
+                        tracing::error!(%error, "cannot consume login flow");
+                        let detail = "login state could not be stored";
+                        return Err(self.fail(attempt_id, reasons::INTERNAL_ERROR, detail, None, client).await);
+                    }
+                    Err(_) => {
+                        let detail = format!("the state of attempt {attempt_id} was already used");
+                        return Err(self.refuse_new(slug, connection_id, protocol, reasons::STATE_REUSED, &detail, client).await);
+                    }
+                }
+                if flow.expired() {
+                    let detail = "the login took longer than allowed";
+                    return Err(self.fail(attempt_id, reasons::EXPIRED, detail, None, client).await);
+                }
+                Some((flow, state.to_owned()))
             }
-            Err(_) => {
-                let detail = format!("the state of attempt {attempt_id} was already used");
-                return Err(self.refuse_new(slug, connection_id, protocol, reasons::STATE_REUSED, &detail, client).await);
+            _ => None,
+        };
+        let attempt_id = match &solicited {
+            Some((flow, _)) => flow.attempt_id,
+            None => {
+                let protocol = protocol.as_deref();
+                self.start_attempt(slug, Some(connection_id), protocol, client).await?
             }
-        }
-        if flow.expired() {
-            let detail = "the login took longer than allowed";
-            return Err(self.fail(attempt_id, reasons::EXPIRED, detail, None, client).await);
-        }
+        };
         let Some(connection) = tenant.connections.get(connection_id) else {
             let detail = "the connection was removed during the login";
             return Err(self.fail(attempt_id, reasons::CONNECTION_UNAVAILABLE, detail, None, client).await);
@@ -343,15 +389,35 @@ impl Gatehouse {
         let policy = DomainPolicy::from_config(&config);
 
         // 4. The plugin verifies the provider's answer against the values we stored.
+        let (request_id, redirect_uri, nonce, pkce_verifier, return_to, state) = match solicited {
+            Some((flow, state)) => (
+                Some(flow.request_id.clone()).filter(|id| !id.is_empty()),
+                flow.redirect_uri.clone(),
+                flow.nonce.clone(),
+                flow.pkce_verifier.clone(),
+                flow.return_to.clone(),
+                state,
+            ),
+            None => (
+                None,
+                self.callback_uri(slug.as_str(), connection_id.as_str(), callback),
+                String::new(),
+                String::new(),
+                None,
+                String::new(),
+            ),
+        };
         let request = FinishLoginRequest {
             tenant: slug.to_string(),
             connection_id: connection_id.to_string(),
             config,
-            redirect_uri: flow.redirect_uri.clone(),
-            state: state.to_owned(),
-            nonce: flow.nonce.clone(),
-            pkce_verifier: flow.pkce_verifier.clone(),
+            redirect_uri,
+            state,
+            nonce,
+            pkce_verifier,
             params,
+            request_id,
+            sp_entity_id: self.sp_entity_id(slug.as_str(), connection_id.as_str()),
         };
         let context = call_context(slug, connection_id);
         let identity: ExternalIdentity = match self
@@ -367,6 +433,20 @@ impl Gatehouse {
         if identity.subject.is_empty() || identity.subject.len() > 255 {
             let detail = "the provider returned an unusable subject";
             return Err(self.fail(attempt_id, reason::ID_TOKEN_INVALID, detail, None, client).await);
+        }
+        if let Some(replay) = &identity.replay {
+            match self.replays.claim(&identity.issuer, &replay.id, replay.expires_at).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    let detail = "this answer of the identity provider was already used";
+                    return Err(self.fail(attempt_id, reasons::ASSERTION_REPLAYED, detail, None, client).await);
+                }
+                Err(error) => {
+                    tracing::error!(%error, "cannot record the answer id");
+                    let detail = "the answer could not be checked for replay";
+                    return Err(self.fail(attempt_id, reasons::INTERNAL_ERROR, detail, None, client).await);
+                }
+            }
         }
 
         // 5. The tenant's rules: an email, verified, in one of the connection's domains.
@@ -405,7 +485,7 @@ impl Gatehouse {
         // 6. Find or provision the user, then record the success and open a session.
         let name = identity.name.as_deref().map(|n| truncate(n, 200));
         let outcome = self
-            .sign_in(slug, connection_id, attempt_id, &identity, &email, name, &tenant, flow.return_to, client)
+            .sign_in(slug, connection_id, attempt_id, &identity, &email, name, &tenant, return_to, client)
             .await;
         match outcome {
             Ok(success) => {
@@ -566,7 +646,7 @@ impl Gatehouse {
         Ok(tenant)
     }
 
-    fn open_config(
+    pub(super) fn open_config(
         &self,
         slug: &TenantSlug,
         connection_id: &ConnectionId,
@@ -616,6 +696,22 @@ impl Gatehouse {
                 }
             })?;
         Ok(attempt_id)
+    }
+
+    /// Records a refusal at a connection whose protocol is looked up here.
+    pub(super) async fn refuse_unknown(
+        &self,
+        slug: &TenantSlug,
+        connection_id: &ConnectionId,
+        reason: &str,
+        detail: &str,
+        client: &ClientInfo,
+    ) -> LoginFailure {
+        let protocol = match self.executor.load::<Tenant>(slug.as_str()).await {
+            Ok(tenant) => tenant.connections.get(connection_id).map(|c| c.protocol.clone()),
+            Err(_) => None,
+        };
+        self.refuse_new(slug, connection_id, protocol, reason, detail, client).await
     }
 
     /// Records a refusal that has no attempt yet (a callback without a usable state): a new

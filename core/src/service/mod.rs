@@ -3,10 +3,13 @@
 
 mod admin;
 mod config_secrets;
+mod form_post;
 mod login;
 mod return_to;
 
 use std::sync::Arc;
+
+use gatehouse_plugin_sdk::CallbackBinding;
 
 pub use admin::{AdminError, ConnectionInput, ConnectionView, NewTenant, TenantView};
 pub use login::{
@@ -16,7 +19,7 @@ pub use login::{
 use crate::crypto::SecretKey;
 use crate::plugins::PluginHost;
 use crate::projections::{AuditReader, Projections};
-use crate::store::{Credentials, Db, Executor, Flows};
+use crate::store::{Credentials, Db, Executor, Flows, Handoffs, Replays};
 
 /// Deployment settings the services need.
 #[derive(Clone, Debug)]
@@ -37,6 +40,8 @@ pub struct Gatehouse {
     db: Db,
     executor: Executor<Projections>,
     flows: Flows,
+    replays: Replays,
+    handoffs: Handoffs,
     credentials: Credentials,
     audit: AuditReader,
     plugins: PluginHost,
@@ -51,6 +56,8 @@ impl Gatehouse {
         Gatehouse {
             executor: Executor::new(db.clone(), Projections::new(db.clone())),
             flows: Flows::new(db.clone()),
+            replays: Replays::new(db.clone()),
+            handoffs: Handoffs::new(db.clone()),
             credentials: Credentials::new(db.clone()),
             audit: AuditReader::new(db.clone()),
             db,
@@ -91,8 +98,24 @@ impl Gatehouse {
         &self.settings
     }
 
-    /// The sign-in redirect URL of a connection.
-    pub fn redirect_uri(&self, tenant: &str, connection_id: &str) -> String {
-        format!("{}/{tenant}/sso/{connection_id}/callback", self.settings.public_url)
+    /// Where the identity provider sends the browser back: `/callback` (GET) or `/acs`
+    /// (form POST), as the connection's plugin declares.
+    pub fn callback_uri(&self, tenant: &str, connection_id: &str, binding: CallbackBinding) -> String {
+        let endpoint = match binding {
+            CallbackBinding::Query => "callback",
+            CallbackBinding::FormPost => "acs",
+        };
+        format!("{}/{tenant}/sso/{connection_id}/{endpoint}", self.settings.public_url)
+    }
+
+    /// Gatehouse's identifier for a connection (the SAML SP entity ID): the URL of its
+    /// metadata document.
+    pub fn sp_entity_id(&self, tenant: &str, connection_id: &str) -> String {
+        format!("{}/{tenant}/sso/{connection_id}/metadata", self.settings.public_url)
+    }
+
+    /// How the plugin for `protocol` receives answers (unknown plugins: query).
+    pub fn binding_of(&self, protocol: &str) -> CallbackBinding {
+        self.plugins.plugin(protocol).map(|p| p.callback).unwrap_or_default()
     }
 }

@@ -25,6 +25,8 @@ pub struct NewFlow<'a> {
     pub redirect_uri: &'a str,
     /// Checked `return_to`, if any.
     pub return_to: Option<&'a str>,
+    /// Request id sent to the provider (SAML `ID`), empty when the protocol has none.
+    pub request_id: &'a str,
     /// Lifetime in seconds.
     pub ttl_secs: i64,
 }
@@ -45,6 +47,8 @@ pub struct Flow {
     pub redirect_uri: String,
     /// Checked `return_to`.
     pub return_to: Option<String>,
+    /// Request id sent to the provider (empty when none).
+    pub request_id: String,
     binding_hash: String,
     expires_at: i64,
 }
@@ -94,7 +98,8 @@ impl Flows {
         let now = now_millis();
         let sql = "INSERT INTO login_flows (state_hash, tenant, connection_id, attempt_id, \
                    binding_hash, nonce, pkce_verifier, redirect_uri, return_to, created_at, \
-                   expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+                   expires_at, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+                   $12)";
         on_db!(&self.db, |pool| {
             sqlx::query(sql)
                 .bind(sha256_hex(flow.state))
@@ -108,6 +113,7 @@ impl Flows {
                 .bind(flow.return_to)
                 .bind(now)
                 .bind(now + flow.ttl_secs * 1000)
+                .bind(flow.request_id)
                 .execute(pool)
                 .await?;
             sqlx::query("DELETE FROM login_flows WHERE expires_at < $1")
@@ -122,7 +128,7 @@ impl Flows {
     /// the wrong tenant or from the wrong browser cannot spoil the real one.
     pub async fn peek(&self, state: &str) -> Result<Flow, ConsumeError> {
         let sql = "SELECT tenant, connection_id, attempt_id, binding_hash, nonce, pkce_verifier, \
-                   redirect_uri, return_to, expires_at, consumed_at FROM login_flows \
+                   redirect_uri, return_to, expires_at, consumed_at, request_id FROM login_flows \
                    WHERE state_hash = $1";
         let row = on_db!(&self.db, |pool| {
             match sqlx::query(sql)
@@ -187,6 +193,7 @@ where
         pkce_verifier: row.try_get("pkce_verifier")?,
         redirect_uri: row.try_get("redirect_uri")?,
         return_to: row.try_get("return_to")?,
+        request_id: row.try_get("request_id")?,
         binding_hash: row.try_get("binding_hash")?,
         expires_at: row.try_get("expires_at")?,
     })

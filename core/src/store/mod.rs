@@ -6,7 +6,9 @@ mod credentials;
 mod event_repository;
 mod executor;
 mod flows;
+mod handoffs;
 mod http_cache;
+mod replay;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -19,7 +21,9 @@ pub use credentials::{AdminCredential, Credentials};
 pub use event_repository::EventRepo;
 pub use executor::{CommandError, Executor, Metadata};
 pub use flows::{ConsumeError, Flow, Flows, NewFlow};
+pub use handoffs::Handoffs;
 pub use http_cache::{CachedResponse, HttpCache};
+pub use replay::Replays;
 
 /// A storage failure that is not a business-rule refusal.
 #[derive(Debug, thiserror::Error)]

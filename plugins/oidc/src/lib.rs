@@ -22,7 +22,7 @@ mod token;
 mod userinfo;
 
 use gatehouse_plugin_sdk::{
-    BeginLoginRequest, BeginLoginResponse, ExternalIdentity, FinishLoginRequest, Host, PluginError,
+    BeginLoginRequest, BeginLoginResponse, CallbackBinding, ExternalIdentity, FinishLoginRequest, Host, PluginError,
     PluginInfo, Protocol, ValidateConfigRequest, ValidatedConfig,
 };
 
@@ -46,6 +46,7 @@ impl Protocol for Oidc {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             display_name: "OpenID Connect".to_owned(),
             secret_fields: vec!["/client_secret".to_owned()],
+            callback: CallbackBinding::Query,
         }
     }
 
@@ -57,6 +58,7 @@ impl Protocol for Oidc {
         Ok(ValidatedConfig {
             config: config.to_value(),
             setup: config.setup(),
+            warnings: Vec::new(),
         })
     }
 

@@ -106,6 +106,7 @@ pub fn merge(id_token: VerifiedIdToken, userinfo: Option<UserInfo>) -> ExternalI
         email,
         email_verified,
         name: id_token.name.or(userinfo.name),
+        replay: None,
     }
 }
 

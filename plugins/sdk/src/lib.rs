@@ -11,8 +11,9 @@ pub mod messages;
 pub mod plugin;
 
 pub use messages::{
-    reason, BeginLoginRequest, BeginLoginResponse, CachePolicy, ExternalIdentity,
-    FinishLoginRequest, HttpError, HttpErrorKind, HttpRequest, HttpResponse, Method, PluginError,
-    PluginInfo, ValidateConfigRequest, ValidatedConfig,
+    reason, BeginLoginRequest, BeginLoginResponse, CachePolicy, CallbackBinding, ExternalIdentity,
+    FinishLoginRequest, HttpError, HttpErrorKind, HttpRequest, HttpResponse, MetadataRequest,
+    MetadataResponse, Method, PluginError, PluginInfo, ReplayClaim, ValidateConfigRequest,
+    ValidatedConfig,
 };
 pub use plugin::{Host, Protocol};

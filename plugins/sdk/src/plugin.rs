@@ -9,8 +9,8 @@ use serde::Serialize;
 use crate::abi::{HostApi, RBuf, STATUS_ERROR, STATUS_OK, STATUS_PANIC};
 use crate::messages::{
     reason, BeginLoginRequest, BeginLoginResponse, ExternalIdentity, FinishLoginRequest,
-    HttpError, HttpErrorKind, HttpRequest, HttpResponse, Method, PluginError, PluginInfo,
-    ValidateConfigRequest, ValidatedConfig,
+    HttpError, HttpErrorKind, HttpRequest, HttpResponse, MetadataRequest, MetadataResponse, Method,
+    PluginError, PluginInfo, ValidateConfigRequest, ValidatedConfig,
 };
 
 /// A redirect-and-callback login protocol.
@@ -38,6 +38,12 @@ pub trait Protocol: Send + Sync + 'static {
         host: &Host<'_>,
         request: FinishLoginRequest,
     ) -> Result<ExternalIdentity, PluginError>;
+
+    /// The service provider metadata of a connection, for protocols that publish one.
+    fn metadata(&self, request: MetadataRequest) -> Result<MetadataResponse, PluginError> {
+        let _ = request;
+        Err(PluginError::new(reason::UNSUPPORTED, "this protocol publishes no metadata"))
+    }
 }
 
 /// Host services available during one call.
@@ -158,6 +164,7 @@ fn call<P: Protocol>(
         Method::ValidateConfig => encode(&plugin.validate_config(decode(request)?)?),
         Method::BeginLogin => encode(&plugin.begin_login(host, decode(request)?)?),
         Method::FinishLogin => encode(&plugin.finish_login(host, decode(request)?)?),
+        Method::Metadata => encode(&plugin.metadata(decode(request)?)?),
     }
 }
 
@@ -249,6 +256,7 @@ mod tests {
                 version: "0".into(),
                 display_name: "Panicky".into(),
                 secret_fields: vec![],
+                callback: Default::default(),
             }
         }
 

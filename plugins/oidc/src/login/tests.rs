@@ -261,6 +261,7 @@ fn valid_token_is_accepted() {
             email: Some("ada@example.com".into()),
             email_verified: true,
             name: Some("Ada".into()),
+            replay: None,
         }
     );
 

@@ -1,0 +1,23 @@
+-- SAML: the request id a login sent (its answer must carry it as InResponseTo).
+ALTER TABLE login_flows ADD COLUMN request_id text NOT NULL DEFAULT '';
+
+-- One-time answer identifiers (SAML assertion IDs), remembered until they expire, shared by
+-- every node so that a replay is refused everywhere.
+CREATE TABLE replay_records (
+    scope      text NOT NULL,
+    id_hash    text NOT NULL,
+    expires_at integer NOT NULL,
+    PRIMARY KEY (scope, id_hash)
+) STRICT;
+CREATE INDEX replay_records_expiry ON replay_records (expires_at);
+
+-- Form posts from identity providers (SAML HTTP-POST) waiting for the same-site GET that
+-- carries the browser's flow cookie. Payloads are sealed; each handoff is used once.
+CREATE TABLE acs_handoffs (
+    handle_hash   text PRIMARY KEY,
+    tenant        text NOT NULL,
+    connection_id text NOT NULL,
+    payload       text NOT NULL,
+    expires_at    integer NOT NULL
+) STRICT;
+CREATE INDEX acs_handoffs_expiry ON acs_handoffs (expires_at);
