@@ -35,7 +35,8 @@ pub struct AuditEvent {
     /// Tenant slug.
     pub tenant: String,
     /// Dotted past-tense type: `tenant.created`, `tenant.connection.configured`,
-    /// `tenant.connection.removed`, `login.started`, `login.succeeded`, `login.failed`,
+    /// `tenant.connection.warning_raised`, `tenant.connection.removed`, `login.started`,
+    /// `login.succeeded`, `login.failed`,
     /// `user.provisioned`, `user.profile_updated`, `session.started`, `session.ended`.
     #[serde(rename = "type")]
     pub kind: String,

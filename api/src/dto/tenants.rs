@@ -86,8 +86,11 @@ pub struct Connection {
     #[schema(value_type = Object)]
     pub config: Value,
     /// What the identity provider's administrator needs from Gatehouse: `redirect_url`
-    /// and, for OIDC, `scopes`.
+    /// and, for OIDC, `scopes`; for SAML `acs_url`, `sp_entity_id` and `metadata_url`.
     pub setup: BTreeMap<String, String>,
+    /// Things to act on soon, such as an IdP signing certificate that expires within 30 days.
+    /// Each new warning is also recorded as a `tenant.connection.warning_raised` audit event.
+    pub warnings: Vec<String>,
 }
 
 impl From<ConnectionView> for Connection {
@@ -98,6 +101,7 @@ impl From<ConnectionView> for Connection {
             label: view.label,
             config: view.config,
             setup: view.setup,
+            warnings: view.warnings,
         }
     }
 }

@@ -81,6 +81,15 @@ impl Project<Tenant> for Projections {
                         .await?;
                 });
             }
+            TenantEvent::ConnectionWarningRaised {
+                connection_id,
+                warning,
+                actor,
+            } => {
+                row.actor = Some(actor.0.clone());
+                row.connection_id = Some(connection_id.to_string());
+                row.detail = Some(warning.clone());
+            }
             TenantEvent::ConnectionRemoved {
                 connection_id,
                 actor,

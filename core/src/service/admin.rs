@@ -98,6 +98,8 @@ pub struct ConnectionView {
     pub config: Value,
     /// What the identity provider's administrator needs: redirect URL, scopes, ...
     pub setup: BTreeMap<String, String>,
+    /// Things to act on soon, such as an IdP certificate about to expire.
+    pub warnings: Vec<String>,
 }
 
 impl Gatehouse {
@@ -214,7 +216,9 @@ impl Gatehouse {
             .execute::<Tenant>(slug, command, &metadata)
             .await
             .map_err(tenant_error)?;
-        let mut view = self.connection_view(slug, &connection_id, &connection);
+        self.raise_warnings(slug, &connection_id, &validated.warnings, &metadata)
+            .await?;
+        let mut view = self.connection_view(slug, &connection_id, &connection, &validated.warnings);
         view.setup.extend(validated.setup);
         Ok(view)
     }
@@ -227,7 +231,58 @@ impl Gatehouse {
             .connections
             .get(&id)
             .ok_or(AdminError::NotFound("connection"))?;
-        Ok(self.connection_view(slug, &id, connection))
+        // Warnings depend on the clock (a certificate nearing its end), so they are worked out
+        // afresh and any new one is put on record.
+        let warnings = self.current_warnings(slug, &id, connection).await;
+        let metadata = Metadata {
+            actor: Actor::system(),
+            request_id: None,
+        };
+        self.raise_warnings(slug, &id, &warnings, &metadata).await?;
+        Ok(self.connection_view(slug, &id, connection, &warnings))
+    }
+
+    async fn current_warnings(&self, slug: &str, id: &ConnectionId, connection: &Connection) -> Vec<String> {
+        let Ok(slug_id) = TenantSlug::parse(slug) else {
+            return Vec::new();
+        };
+        let Ok(config) = self.open_config(&slug_id, id, connection) else {
+            return vec!["the connection's secret cannot be opened with the configured key".into()];
+        };
+        let context = CallContext {
+            tenant: slug.to_owned(),
+            connection_id: id.to_string(),
+        };
+        let request = ValidateConfigRequest { config };
+        let validated: Result<ValidatedConfig, PluginError> = self
+            .plugins
+            .call(&connection.protocol, Method::ValidateConfig, &request, &context)
+            .await;
+        match validated {
+            Ok(validated) => validated.warnings,
+            Err(error) => vec![format!("the stored configuration no longer validates: {}", error.detail)],
+        }
+    }
+
+    async fn raise_warnings(
+        &self,
+        slug: &str,
+        id: &ConnectionId,
+        warnings: &[String],
+        metadata: &Metadata,
+    ) -> Result<(), AdminError> {
+        for warning in warnings {
+            let command = TenantCommand::RaiseConnectionWarning {
+                connection_id: id.clone(),
+                warning: warning.clone(),
+                actor: metadata.actor.clone(),
+            };
+            self.executor
+                .execute::<Tenant>(slug, command, metadata)
+                .await
+                .map_err(tenant_error)?;
+        }
+        Ok(())
     }
 
     /// Removes a connection.
@@ -315,7 +370,10 @@ impl Gatehouse {
         let connections = tenant
             .connections
             .iter()
-            .map(|(id, connection)| self.connection_view(&slug, id, connection))
+            .map(|(id, connection)| {
+                let warnings = tenant.warnings.get(id).cloned().unwrap_or_default();
+                self.connection_view(&slug, id, connection, &warnings)
+            })
             .collect();
         TenantView {
             display_name: tenant.display_name.clone(),
@@ -326,7 +384,13 @@ impl Gatehouse {
         }
     }
 
-    fn connection_view(&self, slug: &str, id: &ConnectionId, connection: &Connection) -> ConnectionView {
+    fn connection_view(
+        &self,
+        slug: &str,
+        id: &ConnectionId,
+        connection: &Connection,
+        warnings: &[String],
+    ) -> ConnectionView {
         let secret_fields = self
             .plugins
             .plugin(&connection.protocol)
@@ -355,6 +419,7 @@ impl Gatehouse {
             label: connection.label.clone(),
             config: config_secrets::redact(&connection.config, &secret_fields),
             setup,
+            warnings: warnings.to_vec(),
         }
     }
 }

@@ -28,6 +28,16 @@ pub enum TenantCommand {
         /// The admin credential acting.
         actor: Actor,
     },
+    /// Records a warning about a connection (a certificate about to expire) unless the same
+    /// warning is already on record for its current configuration.
+    RaiseConnectionWarning {
+        /// Connection id.
+        connection_id: ConnectionId,
+        /// The warning, as shown to administrators.
+        warning: String,
+        /// Who noticed: an admin credential or the system.
+        actor: Actor,
+    },
     /// Removes a connection.
     RemoveConnection {
         /// Connection id.

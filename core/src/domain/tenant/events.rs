@@ -35,6 +35,15 @@ pub enum TenantEvent {
         /// Who configured it.
         actor: Actor,
     },
+    /// `tenant.connection.warning_raised`: something an administrator must act on soon.
+    ConnectionWarningRaised {
+        /// Connection id.
+        connection_id: ConnectionId,
+        /// The warning.
+        warning: String,
+        /// Who noticed.
+        actor: Actor,
+    },
     /// `tenant.connection.removed`
     ConnectionRemoved {
         /// Connection id.
@@ -49,6 +58,7 @@ impl DomainEvent for TenantEvent {
         match self {
             TenantEvent::Created { .. } => "tenant.created",
             TenantEvent::ConnectionConfigured { .. } => "tenant.connection.configured",
+            TenantEvent::ConnectionWarningRaised { .. } => "tenant.connection.warning_raised",
             TenantEvent::ConnectionRemoved { .. } => "tenant.connection.removed",
         }
         .to_owned()

@@ -47,6 +47,9 @@ pub struct Tenant {
     pub return_origins: Vec<String>,
     /// SSO connections by id.
     pub connections: BTreeMap<ConnectionId, Connection>,
+    /// Warnings on record for each connection's current configuration.
+    #[serde(default)]
+    pub warnings: BTreeMap<ConnectionId, Vec<String>>,
 }
 
 impl Tenant {
@@ -111,6 +114,24 @@ impl Aggregate for Tenant {
                 };
                 sink.write(event, self).await;
             }
+            TenantCommand::RaiseConnectionWarning {
+                connection_id,
+                warning,
+                actor,
+            } => {
+                if !self.connections.contains_key(&connection_id) {
+                    return Err(TenantError::ConnectionNotFound);
+                }
+                let known = self.warnings.get(&connection_id).is_some_and(|w| w.contains(&warning));
+                if !known {
+                    let event = TenantEvent::ConnectionWarningRaised {
+                        connection_id,
+                        warning,
+                        actor,
+                    };
+                    sink.write(event, self).await;
+                }
+            }
             TenantCommand::RemoveConnection {
                 connection_id,
                 actor,
@@ -157,9 +178,18 @@ impl Aggregate for Tenant {
                     label,
                     config,
                 };
+                self.warnings.remove(&connection_id);
                 self.connections.insert(connection_id, connection);
             }
+            TenantEvent::ConnectionWarningRaised {
+                connection_id,
+                warning,
+                ..
+            } => {
+                self.warnings.entry(connection_id).or_default().push(warning);
+            }
             TenantEvent::ConnectionRemoved { connection_id, .. } => {
+                self.warnings.remove(&connection_id);
                 self.connections.remove(&connection_id);
             }
         }

@@ -113,3 +113,42 @@ fn removing_an_unknown_connection_fails() {
         })
         .then_expect_error(TenantError::ConnectionNotFound);
 }
+
+#[test]
+fn a_warning_is_recorded_once_per_configuration() {
+    let configured = TenantEvent::ConnectionConfigured {
+        connection_id: conn_id(),
+        protocol: "saml".into(),
+        label: "Acme".into(),
+        config: json!({}),
+        created: true,
+        actor: Actor::admin("root"),
+    };
+    let warned = TenantEvent::ConnectionWarningRaised {
+        connection_id: conn_id(),
+        warning: "certificate expires soon".into(),
+        actor: Actor::system(),
+    };
+    let raise = TenantCommand::RaiseConnectionWarning {
+        connection_id: conn_id(),
+        warning: "certificate expires soon".into(),
+        actor: Actor::system(),
+    };
+    Given::with(NoServices)
+        .given(vec![created(), configured.clone()])
+        .when(raise.clone())
+        .then_expect_events(vec![warned.clone()]);
+    Given::with(NoServices)
+        .given(vec![created(), configured.clone(), warned.clone()])
+        .when(raise.clone())
+        .then_expect_events(vec![]);
+    // A new configuration clears what was on record.
+    Given::with(NoServices)
+        .given(vec![created(), configured.clone(), warned, configured])
+        .when(raise)
+        .then_expect_events(vec![TenantEvent::ConnectionWarningRaised {
+            connection_id: conn_id(),
+            warning: "certificate expires soon".into(),
+            actor: Actor::system(),
+        }]);
+}
