@@ -21,3 +21,13 @@ CREATE TABLE acs_handoffs (
     expires_at    integer NOT NULL
 ) STRICT;
 CREATE INDEX acs_handoffs_expiry ON acs_handoffs (expires_at);
+
+-- What an identity provider sent for a refused attempt, decoded and redacted by its plugin,
+-- for the tenant's administrators. Sealed, and deleted after it expires.
+CREATE TABLE attempt_diagnostics (
+    attempt_id text PRIMARY KEY,
+    tenant     text NOT NULL,
+    payload    text NOT NULL,
+    expires_at integer NOT NULL
+) STRICT;
+CREATE INDEX attempt_diagnostics_expiry ON attempt_diagnostics (expires_at);

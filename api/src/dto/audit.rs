@@ -98,3 +98,27 @@ pub struct AuditPage {
     /// Pass as `cursor` for the next, older page; null on the last page.
     pub next_cursor: Option<String>,
 }
+
+/// The decoded, redacted answer of a refused attempt.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttemptDiagnostics {
+    /// The attempt.
+    pub attempt_id: String,
+    /// What the identity provider sent, decoded, with secrets and personal values masked.
+    pub diagnostics: String,
+    /// When it will be deleted (RFC 3339).
+    pub expires_at: String,
+}
+
+impl From<gatehouse_core::service::AttemptDiagnostics> for AttemptDiagnostics {
+    fn from(found: gatehouse_core::service::AttemptDiagnostics) -> Self {
+        let expires_at = chrono::DateTime::from_timestamp_millis(found.expires_at_ms)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        AttemptDiagnostics {
+            attempt_id: found.attempt_id,
+            diagnostics: found.diagnostics,
+            expires_at,
+        }
+    }
+}

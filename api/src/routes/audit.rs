@@ -80,3 +80,26 @@ fn valid_kind(kind: &str) -> bool {
         && kind.len() <= 64
         && kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_')
 }
+
+/// What the identity provider sent for a refused attempt, decoded by the protocol plugin with
+/// signature values, certificates and attribute values masked; kept for 7 days after the
+/// attempt. For the tenant's administrators only: never shown to the person signing in.
+#[utoipa::path(tag = "audit", security(("bearer" = [])),
+    params(("slug" = String, Path, description = "Tenant slug"),
+           ("attempt_id" = String, Path, description = "Login attempt id")),
+    responses(
+        (status = 200, body = crate::dto::audit::AttemptDiagnostics),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[get("/api/v1/tenants/{slug}/attempts/{attempt_id}/diagnostics")]
+pub async fn attempt_diagnostics(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (slug, attempt_id) = path.into_inner();
+    let found = state.gatehouse.attempt_diagnostics(&slug, &attempt_id).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(crate::dto::audit::AttemptDiagnostics::from(found)))
+}

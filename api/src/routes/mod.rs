@@ -21,6 +21,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(tenants::get_connection)
         .service(tenants::delete_connection)
         .service(audit::list_events)
+        .service(audit::attempt_diagnostics)
         .service(browser::start)
         .service(browser::callback)
         .service(browser::acs)

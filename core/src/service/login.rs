@@ -427,7 +427,10 @@ impl Gatehouse {
         {
             Ok(identity) => identity,
             Err(error) => {
-                return Err(self.fail(attempt_id, &error.code, &error.detail, None, client).await)
+                if let Some(diagnostics) = &error.diagnostics {
+                    self.keep_diagnostics(slug, attempt_id, diagnostics).await;
+                }
+                return Err(self.fail(attempt_id, &error.code, &error.detail, None, client).await);
             }
         };
         if identity.subject.is_empty() || identity.subject.len() > 255 {

@@ -3,6 +3,7 @@
 
 mod admin;
 mod config_secrets;
+mod diagnostics;
 mod form_post;
 mod login;
 mod return_to;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use gatehouse_plugin_sdk::CallbackBinding;
 
 pub use admin::{AdminError, ConnectionInput, ConnectionView, NewTenant, TenantView};
+pub use diagnostics::AttemptDiagnostics;
 pub use login::{
     ClientInfo, LoginFailure, LoginRedirect, LoginSuccess, RefusalClass, SessionInfo,
 };
@@ -19,7 +21,7 @@ pub use login::{
 use crate::crypto::SecretKey;
 use crate::plugins::PluginHost;
 use crate::projections::{AuditReader, Projections};
-use crate::store::{Credentials, Db, Executor, Flows, Handoffs, Replays};
+use crate::store::{Credentials, Db, Diagnostics, Executor, Flows, Handoffs, Replays};
 
 /// Deployment settings the services need.
 #[derive(Clone, Debug)]
@@ -42,6 +44,7 @@ pub struct Gatehouse {
     flows: Flows,
     replays: Replays,
     handoffs: Handoffs,
+    diagnostics: Diagnostics,
     credentials: Credentials,
     audit: AuditReader,
     plugins: PluginHost,
@@ -58,6 +61,7 @@ impl Gatehouse {
             flows: Flows::new(db.clone()),
             replays: Replays::new(db.clone()),
             handoffs: Handoffs::new(db.clone()),
+            diagnostics: Diagnostics::new(db.clone()),
             credentials: Credentials::new(db.clone()),
             audit: AuditReader::new(db.clone()),
             db,

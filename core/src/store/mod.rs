@@ -3,6 +3,7 @@
 //! admin credentials). SQL schemas live in `migrations/`.
 
 mod credentials;
+mod diagnostics;
 mod event_repository;
 mod executor;
 mod flows;
@@ -18,6 +19,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 pub use credentials::{AdminCredential, Credentials};
+pub use diagnostics::{Diagnostics, StoredDiagnostics, DIAGNOSTICS_TTL_MS};
 pub use event_repository::EventRepo;
 pub use executor::{CommandError, Executor, Metadata};
 pub use flows::{ConsumeError, Flow, Flows, NewFlow};

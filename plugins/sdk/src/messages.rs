@@ -258,6 +258,12 @@ pub struct PluginError {
     /// For config validation: JSON pointer of the offending field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For a refused login: a decoded, redacted view of what the identity provider sent
+    /// (signature values, certificates and attribute values masked), for the tenant's
+    /// administrators only. The host keeps it sealed for a limited time and never shows it to
+    /// the person signing in or writes it to a log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<String>,
 }
 
 impl PluginError {
@@ -267,6 +273,7 @@ impl PluginError {
             code: code.to_owned(),
             detail: detail.into(),
             field: None,
+            diagnostics: None,
         }
     }
 
@@ -276,7 +283,14 @@ impl PluginError {
             code: reason::INVALID_CONFIG.to_owned(),
             detail: detail.into(),
             field: Some(field.to_owned()),
+            diagnostics: None,
         }
+    }
+
+    /// Attaches a redacted view of the identity provider's answer for administrators.
+    pub fn with_diagnostics(mut self, diagnostics: impl Into<String>) -> Self {
+        self.diagnostics = Some(diagnostics.into());
+        self
     }
 }
 
