@@ -1,0 +1,535 @@
+//! The connection config: parsing, validation and normalisation.
+//!
+//! The same checks run when an administrator saves a connection (`validate_config`) and each
+//! time a login uses the stored config. A connection without a usable IdP signing certificate
+//! never validates: samael skips signature verification when it has no certificate, so "no
+//! certificate" must be impossible by construction.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use gatehouse_plugin_sdk::PluginError;
+use openssl::asn1::Asn1Time;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::x509::X509;
+use serde_json::{Map, Value};
+use url::Url;
+
+use crate::idp_metadata::IdpMetadata;
+
+/// A validated connection config.
+#[derive(Clone)]
+pub struct Config {
+    /// The IdP's entity ID; must equal every `Issuer` (SAML Core §2.2.5).
+    pub idp_entity_id: String,
+    /// The IdP's HTTP-Redirect SingleSignOnService location.
+    pub sso_url: String,
+    /// IdP signing certificates (1..=4 during a rollover), DER.
+    pub certificates: Vec<Vec<u8>>,
+    /// Email domains the host accepts, lowercase ASCII (IDNA A-labels).
+    pub allowed_domains: Vec<String>,
+    /// Whether subdomains of `allowed_domains` are accepted too (enforced by the host).
+    pub allow_subdomains: bool,
+    /// Whether the host requires a verified email (SAML never asserts one).
+    pub require_verified_email: bool,
+    /// Whether unsolicited (IdP-initiated) responses are accepted.
+    pub allow_idp_initiated: bool,
+    /// Whether SHA-1 signatures and digests are accepted.
+    pub allow_sha1: bool,
+    /// Clock skew tolerated on every time check.
+    pub clock_skew_secs: i64,
+    /// Attribute that carries the email, overriding the usual names.
+    pub email_attribute: Option<String>,
+    /// Attribute that carries the display name, overriding the usual names.
+    pub name_attribute: Option<String>,
+    /// Our RSA key: signs AuthnRequests and decrypts encrypted assertions.
+    pub sp_private_key: Option<SpKey>,
+    /// Our certificate matching `sp_private_key`, PEM.
+    pub sp_certificate: Option<String>,
+}
+
+/// The SP private key, kept as given (PEM) and parsed.
+#[derive(Clone)]
+pub struct SpKey {
+    /// The PEM text, stored back into the config.
+    pub pem: String,
+    /// The parsed RSA key.
+    pub key: PKey<Private>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The SP private key is left out on purpose.
+        f.debug_struct("Config")
+            .field("idp_entity_id", &self.idp_entity_id)
+            .field("sso_url", &self.sso_url)
+            .field("certificates", &self.certificates.len())
+            .field("allowed_domains", &self.allowed_domains)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// Validates a config as sent by an administrator or as stored by the host.
+    pub fn parse(value: &Value) -> Result<Config, PluginError> {
+        Self::parse_with_warnings(value).map(|(config, _)| config)
+    }
+
+    /// Validates a config and also returns the warnings for the administrator (certificates
+    /// about to expire).
+    pub fn parse_with_warnings(value: &Value) -> Result<(Config, Vec<String>), PluginError> {
+        let object = value
+            .as_object()
+            .ok_or_else(|| PluginError::invalid_config("", "the config must be a JSON object"))?;
+        reject_unknown_fields(object)?;
+
+        let (idp_entity_id, sso_url, raw_certificates) = idp_source(object)?;
+        let idp_entity_id = entity_id(&idp_entity_id, "/idp_entity_id")?;
+        let sso_url = http_url(&sso_url, "/sso_url")?;
+        let (certificates, warnings) = certificates(&raw_certificates)?;
+        let allowed_domains = allowed_domains(object.get("allowed_domains"))?;
+        let allow_subdomains = optional_bool(object, "allow_subdomains", false)?;
+        let require_verified_email = optional_bool(object, "require_verified_email", false)?;
+        let allow_idp_initiated = optional_bool(object, "allow_idp_initiated", false)?;
+        let allow_sha1 = optional_bool(object, "allow_sha1", false)?;
+        let clock_skew_secs = clock_skew(object.get("clock_skew_secs"))?;
+        let email_attribute = optional_name(object, "email_attribute")?;
+        let name_attribute = optional_name(object, "name_attribute")?;
+        let sp_private_key = sp_private_key(object.get("sp_private_key"))?;
+        let sp_certificate = sp_certificate(object.get("sp_certificate"), sp_private_key.as_ref())?;
+
+        let config = Config {
+            idp_entity_id,
+            sso_url,
+            certificates,
+            allowed_domains,
+            allow_subdomains,
+            require_verified_email,
+            allow_idp_initiated,
+            allow_sha1,
+            clock_skew_secs,
+            email_attribute,
+            name_attribute,
+            sp_private_key,
+            sp_certificate,
+        };
+        Ok((config, warnings))
+    }
+
+    /// The normalised config to store, with every default written out. IdP metadata, when
+    /// given, is replaced by what was read from it.
+    pub fn to_value(&self) -> Value {
+        let mut object = Map::new();
+        object.insert("idp_entity_id".into(), self.idp_entity_id.clone().into());
+        object.insert("sso_url".into(), self.sso_url.clone().into());
+        let certificates: Vec<Value> = self
+            .certificates
+            .iter()
+            .map(|der| STANDARD.encode(der).into())
+            .collect();
+        object.insert("certificates".into(), certificates.into());
+        object.insert("allowed_domains".into(), self.allowed_domains.clone().into());
+        object.insert("allow_subdomains".into(), self.allow_subdomains.into());
+        object.insert("require_verified_email".into(), self.require_verified_email.into());
+        object.insert("allow_idp_initiated".into(), self.allow_idp_initiated.into());
+        object.insert("allow_sha1".into(), self.allow_sha1.into());
+        object.insert("clock_skew_secs".into(), self.clock_skew_secs.into());
+        if let Some(name) = &self.email_attribute {
+            object.insert("email_attribute".into(), name.clone().into());
+        }
+        if let Some(name) = &self.name_attribute {
+            object.insert("name_attribute".into(), name.clone().into());
+        }
+        if let Some(key) = &self.sp_private_key {
+            object.insert("sp_private_key".into(), key.pem.clone().into());
+        }
+        if let Some(cert) = &self.sp_certificate {
+            object.insert("sp_certificate".into(), cert.clone().into());
+        }
+        Value::Object(object)
+    }
+
+    /// What the IdP administrator must configure, besides the ACS URL, SP entity ID and
+    /// metadata URL the host adds.
+    pub fn setup(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([("nameid_format".to_owned(), NAMEID_FORMAT_EMAIL.to_owned())])
+    }
+}
+
+/// SAML Core §8.3.2.
+pub const NAMEID_FORMAT_EMAIL: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
+
+/// Either the three explicit fields or `idp_metadata_xml`, never both.
+fn idp_source(object: &Map<String, Value>) -> Result<(String, String, Vec<Value>), PluginError> {
+    let explicit = ["idp_entity_id", "sso_url", "certificates"]
+        .iter()
+        .any(|field| object.get(*field).is_some_and(|v| !v.is_null()));
+    match object.get("idp_metadata_xml") {
+        None | Some(Value::Null) => {}
+        Some(_) if explicit => {
+            return Err(PluginError::invalid_config(
+                "/idp_metadata_xml",
+                "give either idp_metadata_xml or idp_entity_id, sso_url and certificates, not both",
+            ))
+        }
+        Some(Value::String(xml)) => {
+            let metadata = IdpMetadata::parse(xml)
+                .map_err(|detail| PluginError::invalid_config("/idp_metadata_xml", detail))?;
+            let certificates = metadata
+                .certificates
+                .into_iter()
+                .map(Value::String)
+                .collect();
+            return Ok((metadata.entity_id, metadata.sso_url, certificates));
+        }
+        Some(_) => {
+            return Err(PluginError::invalid_config("/idp_metadata_xml", "must be a string"))
+        }
+    }
+    let entity_id = required_string(object, "idp_entity_id")?.to_owned();
+    let sso_url = required_string(object, "sso_url")?.to_owned();
+    let certificates = match object.get("certificates") {
+        Some(Value::Array(list)) => list.clone(),
+        Some(_) => {
+            return Err(PluginError::invalid_config(
+                "/certificates",
+                "must be a list of PEM or base64 DER certificates",
+            ))
+        }
+        None => {
+            return Err(PluginError::invalid_config(
+                "/certificates",
+                "is required: a connection without an IdP signing certificate cannot verify anything",
+            ))
+        }
+    };
+    Ok((entity_id, sso_url, certificates))
+}
+
+/// SAML Core §8.3.6: an entity identifier is a URI of at most 1024 characters.
+fn entity_id(text: &str, field: &str) -> Result<String, PluginError> {
+    if text.is_empty() || text.trim() != text {
+        return Err(PluginError::invalid_config(field, "must be a non-empty URI without surrounding spaces"));
+    }
+    if text.chars().count() > 1024 {
+        return Err(PluginError::invalid_config(field, "must be at most 1024 characters (SAML Core section 8.3.6)"));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(PluginError::invalid_config(field, "must not contain control characters"));
+    }
+    Ok(text.to_owned())
+}
+
+fn http_url(text: &str, field: &str) -> Result<String, PluginError> {
+    let error = |detail: &str| PluginError::invalid_config(field, detail);
+    if text.trim() != text || text.is_empty() {
+        return Err(error("must be an absolute URL without surrounding spaces"));
+    }
+    let url = Url::parse(text).map_err(|_| error("must be an absolute URL"))?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err(error("must use https (or http)"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(error("must name a host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(error("must not contain credentials"));
+    }
+    if url.fragment().is_some() {
+        return Err(error("must not contain a fragment"));
+    }
+    Ok(text.to_owned())
+}
+
+/// Parses each certificate, refuses expired ones, and warns about those expiring soon.
+fn certificates(list: &[Value]) -> Result<(Vec<Vec<u8>>, Vec<String>), PluginError> {
+    if list.is_empty() {
+        return Err(PluginError::invalid_config(
+            "/certificates",
+            "must list at least one IdP signing certificate",
+        ));
+    }
+    if list.len() > MAX_CERTIFICATES {
+        return Err(PluginError::invalid_config(
+            "/certificates",
+            "must list at most 4 certificates",
+        ));
+    }
+    let now = unix_now();
+    let mut ders: Vec<Vec<u8>> = Vec::with_capacity(list.len());
+    let mut warnings = Vec::new();
+    for (index, entry) in list.iter().enumerate() {
+        let field = format!("/certificates/{index}");
+        let Value::String(text) = entry else {
+            return Err(PluginError::invalid_config(&field, "must be a string"));
+        };
+        let cert = parse_certificate(text)
+            .ok_or_else(|| PluginError::invalid_config(&field, "is not a PEM or base64 DER X.509 certificate"))?;
+        let der = cert
+            .to_der()
+            .map_err(|_| PluginError::invalid_config(&field, "cannot be re-encoded as DER"))?;
+        let expires = not_after_unix(&cert)
+            .ok_or_else(|| PluginError::invalid_config(&field, "has an unreadable expiry date"))?;
+        let name = common_name(&cert);
+        if expires <= now {
+            return Err(PluginError::invalid_config(
+                &field,
+                format!("IdP signing certificate {name} expired on {}", date(expires)),
+            ));
+        }
+        if expires - now <= EXPIRY_WARNING_SECS {
+            warnings.push(format!(
+                "IdP signing certificate {name} expires on {}",
+                date(expires)
+            ));
+        }
+        if !ders.contains(&der) {
+            ders.push(der);
+        }
+    }
+    Ok((ders, warnings))
+}
+
+/// Accepts PEM or bare base64 DER (as found in metadata `ds:X509Certificate`).
+pub fn parse_certificate(text: &str) -> Option<X509> {
+    if text.contains("-----BEGIN") {
+        return X509::from_pem(text.as_bytes()).ok();
+    }
+    let compact: String = text
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    let der = STANDARD.decode(compact).ok()?;
+    X509::from_der(&der).ok()
+}
+
+fn not_after_unix(cert: &X509) -> Option<i64> {
+    let epoch = Asn1Time::from_unix(0).ok()?;
+    let diff = epoch.diff(cert.not_after()).ok()?;
+    Some(i64::from(diff.days) * 86_400 + i64::from(diff.secs))
+}
+
+fn common_name(cert: &X509) -> String {
+    let cn = cert
+        .subject_name()
+        .entries_by_nid(Nid::COMMONNAME)
+        .next()
+        .and_then(|entry| entry.data().to_string().ok());
+    match cn {
+        Some(cn) => format!("CN={cn}"),
+        None => "(no CN)".to_owned(),
+    }
+}
+
+fn date(unix: i64) -> String {
+    chrono::DateTime::from_timestamp(unix, 0)
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| "an unrepresentable date".to_owned())
+}
+
+fn sp_private_key(value: Option<&Value>) -> Result<Option<SpKey>, PluginError> {
+    let field = "/sp_private_key";
+    let pem = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(pem)) => pem.trim(),
+        Some(_) => return Err(PluginError::invalid_config(field, "must be a PEM string or null")),
+    };
+    // Never echo the key, not even in part.
+    let key = PKey::private_key_from_pem(pem.as_bytes())
+        .map_err(|_| PluginError::invalid_config(field, "is not a PEM private key"))?;
+    let bits = key
+        .rsa()
+        .map_err(|_| PluginError::invalid_config(field, "must be an RSA key"))?
+        .size()
+        * 8;
+    if bits < 2048 {
+        return Err(PluginError::invalid_config(field, "must be an RSA key of at least 2048 bits"));
+    }
+    Ok(Some(SpKey {
+        pem: pem.to_owned(),
+        key,
+    }))
+}
+
+fn sp_certificate(value: Option<&Value>, key: Option<&SpKey>) -> Result<Option<String>, PluginError> {
+    let field = "/sp_certificate";
+    let pem = match value {
+        None | Some(Value::Null) => None,
+        Some(Value::String(pem)) => Some(pem.trim()),
+        Some(_) => return Err(PluginError::invalid_config(field, "must be a PEM string or null")),
+    };
+    match (pem, key) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(PluginError::invalid_config(
+            field,
+            "is required with sp_private_key: the IdP needs it to verify requests and encrypt",
+        )),
+        (Some(_), None) => Err(PluginError::invalid_config(
+            "/sp_private_key",
+            "is required with sp_certificate",
+        )),
+        (Some(pem), Some(key)) => {
+            let cert = X509::from_pem(pem.as_bytes())
+                .map_err(|_| PluginError::invalid_config(field, "is not a PEM certificate"))?;
+            let matches = cert
+                .public_key()
+                .map(|public| public.public_eq(&key.key))
+                .unwrap_or(false);
+            if !matches {
+                return Err(PluginError::invalid_config(field, "does not match sp_private_key"));
+            }
+            Ok(Some(pem.to_owned()))
+        }
+    }
+}
+
+fn clock_skew(value: Option<&Value>) -> Result<i64, PluginError> {
+    match value {
+        None | Some(Value::Null) => Ok(DEFAULT_CLOCK_SKEW_SECS),
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(secs) if (0..=MAX_CLOCK_SKEW_SECS).contains(&secs) => Ok(secs),
+            _ => Err(PluginError::invalid_config("/clock_skew_secs", "must be an integer from 0 to 600")),
+        },
+        Some(_) => Err(PluginError::invalid_config("/clock_skew_secs", "must be an integer from 0 to 600")),
+    }
+}
+
+fn optional_name(object: &Map<String, Value>, field: &str) -> Result<Option<String>, PluginError> {
+    match object.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(name)) if !name.is_empty() && name.trim() == name && name.len() <= 1024 => {
+            Ok(Some(name.clone()))
+        }
+        Some(_) => Err(PluginError::invalid_config(
+            &pointer(field),
+            "must be a non-empty attribute name without surrounding spaces",
+        )),
+    }
+}
+
+fn reject_unknown_fields(object: &Map<String, Value>) -> Result<(), PluginError> {
+    match object
+        .keys()
+        .find(|key| !KNOWN_FIELDS.contains(&key.as_str()))
+    {
+        Some(key) => Err(PluginError::invalid_config(&pointer(key), "unknown field")),
+        None => Ok(()),
+    }
+}
+
+fn required_string<'v>(object: &'v Map<String, Value>, field: &str) -> Result<&'v str, PluginError> {
+    match object.get(field) {
+        Some(Value::String(text)) => Ok(text),
+        Some(_) => Err(PluginError::invalid_config(&pointer(field), "must be a string")),
+        None => Err(PluginError::invalid_config(&pointer(field), "is required")),
+    }
+}
+
+fn optional_bool(object: &Map<String, Value>, field: &str, default: bool) -> Result<bool, PluginError> {
+    match object.get(field) {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Bool(value)) => Ok(*value),
+        Some(_) => Err(PluginError::invalid_config(&pointer(field), "must be true or false")),
+    }
+}
+
+fn allowed_domains(value: Option<&Value>) -> Result<Vec<String>, PluginError> {
+    let field = "/allowed_domains";
+    let list = match value {
+        Some(Value::Array(list)) if !list.is_empty() => list,
+        Some(Value::Array(_)) => {
+            return Err(PluginError::invalid_config(field, "must list at least one domain"))
+        }
+        Some(_) => return Err(PluginError::invalid_config(field, "must be a list of domain names")),
+        None => return Err(PluginError::invalid_config(field, "is required")),
+    };
+    let mut domains: Vec<String> = Vec::with_capacity(list.len());
+    for (index, entry) in list.iter().enumerate() {
+        let field = format!("/allowed_domains/{index}");
+        let Value::String(text) = entry else {
+            return Err(PluginError::invalid_config(&field, "must be a string"));
+        };
+        let domain =
+            normalize_domain(text).map_err(|detail| PluginError::invalid_config(&field, detail))?;
+        if !domains.contains(&domain) {
+            domains.push(domain);
+        }
+    }
+    Ok(domains)
+}
+
+/// Lowercases, drops one trailing dot and converts to IDNA A-labels (UTS #46, STD3 rules), so
+/// the host can compare the domain of an email with these values byte for byte. The same rule
+/// as the OIDC plugin's.
+pub fn normalize_domain(text: &str) -> Result<String, &'static str> {
+    if text.is_empty() {
+        return Err("must not be empty");
+    }
+    if text.contains(['@', '/', '*', '\\', ':']) || text.chars().any(char::is_whitespace) {
+        return Err("must be a bare domain name (no '@', '/', ':', spaces or wildcards)");
+    }
+    let lower = text.to_lowercase();
+    let trimmed = lower.strip_suffix('.').unwrap_or(&lower);
+    let ascii = idna::domain_to_ascii_strict(trimmed)
+        .map_err(|_| "is not a valid internationalised domain name")?;
+    if ascii.is_empty() || ascii.len() > 253 {
+        return Err("must be between 1 and 253 characters long");
+    }
+    let labels_ok = ascii.split('.').all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    });
+    if !labels_ok {
+        return Err("is not a valid domain name");
+    }
+    if !ascii.contains('.') {
+        return Err("must have at least two labels (no top-level domains)");
+    }
+    if ascii.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Err("must be a domain name, not an IP address");
+    }
+    Ok(ascii)
+}
+
+/// RFC 6901 §3: the JSON pointer of a top-level member.
+fn pointer(key: &str) -> String {
+    format!("/{}", key.replace('~', "~0").replace('/', "~1"))
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+const KNOWN_FIELDS: [&str; 14] = [
+    "idp_entity_id",
+    "sso_url",
+    "certificates",
+    "idp_metadata_xml",
+    "allowed_domains",
+    "allow_subdomains",
+    "require_verified_email",
+    "allow_idp_initiated",
+    "allow_sha1",
+    "clock_skew_secs",
+    "email_attribute",
+    "name_attribute",
+    "sp_private_key",
+    "sp_certificate",
+];
+
+const MAX_CERTIFICATES: usize = 4;
+const EXPIRY_WARNING_SECS: i64 = 30 * 86_400;
+const DEFAULT_CLOCK_SKEW_SECS: i64 = 120;
+const MAX_CLOCK_SKEW_SECS: i64 = 600;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,91 @@
+//! The SAML 2.0 service provider plugin for Gatehouse.
+//!
+//! SP-initiated login sends an AuthnRequest over HTTP-Redirect ([`authn_request`]); the IdP
+//! answers over HTTP-POST to the ACS ([`acs`]), where every check runs as a numbered early
+//! return with its own reason code ([`reason`]). Signature verification is samael's (xmlsec);
+//! everything samael leaves to its caller, or gets wrong by default, is checked here: a
+//! certificate is always configured (samael fails open without one), algorithms are
+//! restricted, references and IDs are checked before xmlsec runs, and Destination, Issuer,
+//! Status, Audience, Recipient, times and InResponseTo are checked here, on the verified
+//! content.
+//!
+//! The host owns request IDs, replay records and allowed-domain checks; the plugin keeps no
+//! state between calls.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod acs;
+pub mod authn_request;
+pub mod config;
+pub mod idp_metadata;
+pub mod reason;
+pub mod sp_metadata;
+mod xml;
+
+use gatehouse_plugin_sdk::{
+    BeginLoginRequest, BeginLoginResponse, CallbackBinding, ExternalIdentity, FinishLoginRequest,
+    Host, MetadataRequest, MetadataResponse, PluginError, PluginInfo, Protocol,
+    ValidateConfigRequest, ValidatedConfig,
+};
+
+use crate::config::Config;
+
+/// The SAML 2.0 protocol.
+#[derive(Debug, Default)]
+pub struct Saml;
+
+impl Saml {
+    /// The plugin instance (it has no state).
+    pub fn new() -> Self {
+        Saml
+    }
+}
+
+impl Protocol for Saml {
+    fn describe(&self) -> PluginInfo {
+        PluginInfo {
+            protocol: PROTOCOL.to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            display_name: "SAML 2.0".to_owned(),
+            secret_fields: vec!["/sp_private_key".to_owned()],
+            callback: CallbackBinding::FormPost,
+        }
+    }
+
+    fn validate_config(
+        &self,
+        request: ValidateConfigRequest,
+    ) -> Result<ValidatedConfig, PluginError> {
+        let (config, warnings) = Config::parse_with_warnings(&request.config)?;
+        Ok(ValidatedConfig {
+            config: config.to_value(),
+            setup: config.setup(),
+            warnings,
+        })
+    }
+
+    fn begin_login(
+        &self,
+        _host: &Host<'_>,
+        request: BeginLoginRequest,
+    ) -> Result<BeginLoginResponse, PluginError> {
+        authn_request::begin_login(request)
+    }
+
+    fn finish_login(
+        &self,
+        _host: &Host<'_>,
+        request: FinishLoginRequest,
+    ) -> Result<ExternalIdentity, PluginError> {
+        acs::finish_login(request)
+    }
+
+    fn metadata(&self, request: MetadataRequest) -> Result<MetadataResponse, PluginError> {
+        sp_metadata::metadata(request)
+    }
+}
+
+const PROTOCOL: &str = "saml";
+
+gatehouse_plugin_sdk::export_plugin!(Saml, "saml", Saml::new);
