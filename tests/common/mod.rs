@@ -28,6 +28,9 @@ use serde_json::{json, Value};
 use tokio::sync::OnceCell;
 use url::Url;
 
+/// The SAML 2.0 IdP (tests/saml-idp) and SAML login helpers.
+pub mod saml;
+
 /// Every HTTP call of the harness gives up after this long.
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(20);
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
