@@ -255,3 +255,26 @@ const MAX_DECODED_BYTES: usize = 192 * 1024;
 mod test_idp;
 #[cfg(test)]
 mod tests;
+
+/// Test helpers shared with the other modules' tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    /// The trusted test IdP certificate, base64 DER.
+    pub fn cert_b64() -> String {
+        super::test_idp::idp().cert_b64()
+    }
+
+    /// The trusted test IdP certificate, PEM.
+    pub fn cert_pem() -> String {
+        super::test_idp::idp().cert_pem()
+    }
+
+    /// The second test key pair (PKCS#8 PEM key, PEM certificate).
+    pub fn other_key_pair() -> (String, String) {
+        let other = super::test_idp::other();
+        (
+            String::from_utf8(other.key.private_key_to_pem_pkcs8().unwrap()).unwrap(),
+            other.cert_pem(),
+        )
+    }
+}
