@@ -554,3 +554,70 @@ fn encrypted_assertions_need_an_sp_key_and_refuse_rsa_1_5() {
     let xml = encrypted_response("http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p");
     assert_eq!(code_with(&config, &xml, Some(REQUEST_ID)), reason::ENCRYPTED_UNSUPPORTED);
 }
+
+fn encrypt_for_sp(assertion_xml: &str) -> String {
+    use openssl::rand::rand_bytes;
+    use openssl::rsa::Padding;
+    use openssl::symm::{encrypt_aead, Cipher};
+    let mut key = [0u8; 16];
+    let mut iv = [0u8; 12];
+    rand_bytes(&mut key).unwrap();
+    rand_bytes(&mut iv).unwrap();
+    let mut tag = [0u8; 16];
+    let ciphertext = encrypt_aead(Cipher::aes_128_gcm(), &key, Some(&iv), &[], assertion_xml.as_bytes(), &mut tag).unwrap();
+    let content = [iv.as_slice(), &ciphertext, &tag].concat();
+    let rsa = other().cert.public_key().unwrap().rsa().unwrap();
+    let mut wrapped = vec![0u8; rsa.size() as usize];
+    let n = rsa.public_encrypt(&key, &mut wrapped, Padding::PKCS1_OAEP).unwrap();
+    wrapped.truncate(n);
+    let b64 = |bytes: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes);
+    format!(
+        concat!(
+            r#"<saml:EncryptedAssertion><xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#" "#,
+            r#"Type="http://www.w3.org/2001/04/xmlenc#Element">"#,
+            r#"<xenc:EncryptionMethod Algorithm="http://www.w3.org/2009/xmlenc11#aes128-gcm"/>"#,
+            r#"<ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><xenc:EncryptedKey>"#,
+            r#"<xenc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"/>"#,
+            "<xenc:CipherData><xenc:CipherValue>{key}</xenc:CipherValue></xenc:CipherData>",
+            "</xenc:EncryptedKey></ds:KeyInfo>",
+            "<xenc:CipherData><xenc:CipherValue>{content}</xenc:CipherValue></xenc:CipherData>",
+            "</xenc:EncryptedData></saml:EncryptedAssertion>"
+        ),
+        key = b64(&wrapped),
+        content = b64(&content),
+    )
+}
+
+fn sp_key_config() -> Config {
+    let (key, cert) = super::test_support::other_key_pair();
+    config_with(json!({ "sp_private_key": key, "sp_certificate": cert }))
+}
+
+#[test]
+fn an_encrypted_signed_assertion_is_decrypted_and_verified() {
+    let config = sp_key_config();
+    // Only the decrypted assertion is signed.
+    let spec = assertion_signed();
+    let body = encrypt_for_sp(&test_idp::assertion(&spec, idp()));
+    let xml = test_idp::response_with(&spec, &body, idp());
+    let identity = run_with(&config, &xml, Some(REQUEST_ID)).expect("encrypted assertion accepted");
+    assert_eq!(identity.subject, "ada@example.com");
+    // The Response signed over an encrypted, unsigned assertion.
+    let spec = Spec::default();
+    let body = encrypt_for_sp(&test_idp::assertion(&spec, idp()));
+    let xml = test_idp::response_with(&spec, &body, idp());
+    run_with(&config, &xml, Some(REQUEST_ID)).expect("signed Response over an encrypted assertion");
+    // Nothing signed at all.
+    let spec = Spec {
+        sign_response: false,
+        ..Spec::default()
+    };
+    let body = encrypt_for_sp(&test_idp::assertion(&spec, idp()));
+    let xml = test_idp::response_with(&spec, &body, idp());
+    assert_eq!(code_with(&config, &xml, Some(REQUEST_ID)), reason::SIGNATURE_MISSING);
+    // A decrypted assertion signed by an unknown key.
+    let spec = assertion_signed();
+    let body = encrypt_for_sp(&test_idp::assertion(&spec, other()));
+    let xml = test_idp::response_with(&spec, &body, idp());
+    assert_eq!(code_with(&config, &xml, Some(REQUEST_ID)), reason::SIGNATURE_INVALID);
+}
