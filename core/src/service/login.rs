@@ -143,6 +143,8 @@ fn class_of(reason: &str) -> RefusalClass {
         reasons::INTERNAL_ERROR | reason::PLUGIN_FAILURE | reason::PLUGIN_PANIC => {
             RefusalClass::Internal
         }
+        // Every SAML check refuses a forged, tampered, misdirected or stale answer.
+        saml if saml.starts_with("saml_") => RefusalClass::BadRequest,
         _ => RefusalClass::Upstream,
     }
 }
