@@ -691,6 +691,21 @@ async fn replayed_response_is_refused(store: Store) {
     .await;
     assert_refusal_status(&outcome, &[400]);
 
+    // And at a second node sharing the database (PostgreSQL only).
+    if store == Store::Postgres {
+        let node_b = gh.another_node(&[]).await;
+        let acs_b = post.acs_url.replace(
+            &format!("127.0.0.1:{}", gh.port),
+            &format!("127.0.0.1:{}", node_b.port),
+        );
+        assert_ne!(acs_b, post.acs_url, "the replay must go to node B");
+        let outcome = post_to_acs(&browser, &acs_b, &post.form()).await;
+        let attempt = assert_acs_refused(&outcome);
+        failed_event(&gh, &[&tenant.slug], &attempt, "state_reused or assertion_replayed", is_replay_reason)
+            .await;
+        assert_refusal_status(&outcome, &[400]);
+    }
+
     let succeeded = gh
         .audit(&tenant.slug, &[("type", "login.succeeded")])
         .await;
