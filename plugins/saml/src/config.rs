@@ -10,7 +10,7 @@ use std::fmt;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use gatehouse_plugin_sdk::PluginError;
+use gatehouse_plugin_sdk::{reason, PluginError};
 use openssl::asn1::Asn1Time;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use crate::idp_metadata::IdpMetadata;
+use crate::sp_key;
 
 /// A validated connection config.
 #[derive(Clone)]
@@ -73,6 +74,46 @@ impl fmt::Debug for Config {
 }
 
 impl Config {
+    /// Validates a config as an administrator sent it, through `validate_config`.
+    ///
+    /// Beyond [`Config::parse_with_warnings`], this honours `"sp_key": "generate"`: a fresh SP
+    /// key pair replaces whatever `sp_private_key` and `sp_certificate` came with the config
+    /// (the host fills in the stored key when the administrator omits it, so sending
+    /// `generate` again rotates the key). `sp_key` itself is never stored, so a stored config
+    /// never generates anything when a login reads it.
+    pub fn from_admin(value: &Value) -> Result<(Config, Vec<String>), PluginError> {
+        let mut value = value.clone();
+        let object = value
+            .as_object_mut()
+            .ok_or_else(|| PluginError::invalid_config("", "the config must be a JSON object"))?;
+        let mut warnings = Vec::new();
+        match object.remove("sp_key") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(request)) if request == "generate" => {
+                let pair = sp_key::generate().map_err(|_| {
+                    PluginError::new(reason::PLUGIN_FAILURE, "cannot generate an SP key")
+                })?;
+                object.insert("sp_private_key".into(), pair.private_key_pem.into());
+                object.insert("sp_certificate".into(), pair.certificate_pem.into());
+                warnings.push(
+                    "a new SP key and certificate were generated: give the IdP the connection's \
+                     SP metadata again, or it cannot verify signed requests or encrypt to us"
+                        .to_owned(),
+                );
+            }
+            Some(_) => {
+                return Err(PluginError::invalid_config(
+                    "/sp_key",
+                    "must be \"generate\" (to create or rotate the SP key) or absent",
+                ))
+            }
+        }
+
+        let (config, more) = Config::parse_with_warnings(&value)?;
+        warnings.extend(more);
+        Ok((config, warnings))
+    }
+
     /// Validates a config as sent by an administrator or as stored by the host.
     pub fn parse(value: &Value) -> Result<Config, PluginError> {
         Self::parse_with_warnings(value).map(|(config, _)| config)

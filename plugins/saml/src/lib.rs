@@ -20,6 +20,7 @@ pub mod authn_request;
 pub mod config;
 pub mod idp_metadata;
 pub mod reason;
+pub mod sp_key;
 pub mod sp_metadata;
 mod xml;
 
@@ -57,7 +58,7 @@ impl Protocol for Saml {
         &self,
         request: ValidateConfigRequest,
     ) -> Result<ValidatedConfig, PluginError> {
-        let (config, warnings) = Config::parse_with_warnings(&request.config)?;
+        let (config, warnings) = Config::from_admin(&request.config)?;
         Ok(ValidatedConfig {
             config: config.to_value(),
             setup: config.setup(),

@@ -146,7 +146,7 @@ fn gcm(cipher: Cipher, key: &[u8], data: &[u8]) -> Option<Vec<u8>> {
 /// the pad length, is meaningful).
 fn cbc(cipher: Cipher, key: &[u8], data: &[u8]) -> Option<Vec<u8>> {
     let block = cipher.block_size();
-    if key.len() != cipher.key_len() || data.len() < 2 * block || data.len() % block != 0 {
+    if key.len() != cipher.key_len() || data.len() < 2 * block || !data.len().is_multiple_of(block) {
         return None;
     }
     let (iv, body) = data.split_at(block);

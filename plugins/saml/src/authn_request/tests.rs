@@ -56,7 +56,7 @@ fn inflate(encoded: &str) -> String {
     text
 }
 
-fn param<'a>(url: &'a Url, name: &str) -> Option<String> {
+fn param(url: &Url, name: &str) -> Option<String> {
     url.query_pairs()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
@@ -131,5 +131,66 @@ fn sp_metadata_describes_the_connection() {
         assert_eq!(acs.attribute("Binding"), Some(crate::idp_metadata::BINDING_POST));
         let keys = crate::xml::children(sp, crate::xml::NS_METADATA, "KeyDescriptor").count();
         assert_eq!(keys, if signed { 2 } else { 0 });
+    }
+}
+
+#[test]
+fn a_generated_sp_key_signs_requests_that_verify_with_the_published_certificate() {
+    use gatehouse_plugin_sdk::{Host, Protocol, ValidateConfigRequest};
+
+    let mut admin = config(false);
+    admin["sp_key"] = json!("generate");
+    let validated = crate::Saml
+        .validate_config(ValidateConfigRequest { config: admin })
+        .unwrap();
+    let stored = validated.config;
+    assert!(stored.get("sp_key").is_none());
+
+    let response = crate::Saml
+        .begin_login(&Host::offline(), request(stored.clone()))
+        .unwrap();
+    let url = Url::parse(&response.redirect_url).unwrap();
+    assert_eq!(param(&url, "SigAlg").as_deref(), Some(SIG_ALG_RSA_SHA256));
+    let xml = inflate(&param(&url, "SAMLRequest").unwrap());
+    let document = roxmltree::Document::parse(&xml).unwrap();
+    assert_eq!(document.root_element().attribute("AssertionConsumerServiceURL"), Some(ACS));
+
+    // The certificate the IdP learns from our metadata verifies the redirect signature.
+    let metadata = crate::Saml
+        .metadata(MetadataRequest {
+            tenant: "acme".into(),
+            connection_id: "conn1".into(),
+            config: stored,
+            sp_entity_id: SP.into(),
+            acs_url: ACS.into(),
+        })
+        .unwrap();
+    let document = roxmltree::Document::parse(&metadata.body).unwrap();
+    let published = document
+        .descendants()
+        .find(|n| crate::xml::is(*n, crate::xml::NS_DSIG, "X509Certificate"))
+        .and_then(|n| n.text())
+        .unwrap();
+    let cert = X509::from_der(&STANDARD.decode(published).unwrap()).unwrap();
+    let query = url.query().unwrap();
+    let start = query.find("SAMLRequest=").unwrap();
+    let end = query.find("&Signature=").unwrap();
+    let signature = STANDARD.decode(param(&url, "Signature").unwrap()).unwrap();
+    let public = cert.public_key().unwrap();
+    let mut verifier = Verifier::new(MessageDigest::sha256(), &public).unwrap();
+    verifier.update(&query.as_bytes()[start..end]).unwrap();
+    assert!(verifier.verify(&signature).unwrap());
+}
+
+#[test]
+fn the_acs_url_is_in_every_authn_request() {
+    // SAML Core §3.4.1: without AssertionConsumerServiceURL the IdP would post to whatever
+    // ACS it has on file; every request names ours, signed or not.
+    for signed in [false, true] {
+        let response = begin_login(request(config(signed))).unwrap();
+        let url = Url::parse(&response.redirect_url).unwrap();
+        let xml = inflate(&param(&url, "SAMLRequest").unwrap());
+        let document = roxmltree::Document::parse(&xml).unwrap();
+        assert_eq!(document.root_element().attribute("AssertionConsumerServiceURL"), Some(ACS));
     }
 }

@@ -173,3 +173,56 @@ fn idp_metadata_supplies_entity_sso_url_and_certificates() {
         assert_eq!(field_of(value), "/idp_metadata_xml");
     }
 }
+
+#[test]
+fn sp_key_generate_creates_a_matching_pair_and_is_not_stored() {
+    let mut value = base();
+    value["sp_key"] = json!("generate");
+    let (config, warnings) = Config::from_admin(&value).unwrap();
+    let key = config.sp_private_key.as_ref().expect("a key was generated");
+    let cert = X509::from_pem(config.sp_certificate.as_ref().unwrap().as_bytes()).unwrap();
+    assert!(cert.public_key().unwrap().public_eq(&key.key));
+    assert!(warnings.iter().any(|w| w.contains("SP metadata")));
+    let stored = config.to_value();
+    assert!(stored.get("sp_key").is_none());
+    assert!(stored["sp_private_key"].as_str().unwrap().starts_with("-----BEGIN PRIVATE KEY-----"));
+    // The stored form reads back without generating anything.
+    let again = Config::parse(&stored).unwrap();
+    assert_eq!(again.sp_private_key.unwrap().pem, key.pem);
+    // A stored config never carries the request.
+    assert_eq!(field_of(value.clone()), "/sp_key");
+}
+
+#[test]
+fn sp_key_generate_sent_again_rotates_the_key() {
+    let mut value = base();
+    value["sp_key"] = json!("generate");
+    let first = Config::from_admin(&value).unwrap().0.to_value();
+    // As the host sends it on update: the stored key filled in, plus the request.
+    let mut update = first.clone();
+    update["sp_key"] = json!("generate");
+    let second = Config::from_admin(&update).unwrap().0.to_value();
+    assert_ne!(second["sp_private_key"], first["sp_private_key"]);
+    assert_ne!(second["sp_certificate"], first["sp_certificate"]);
+    // Without the request the stored pair is kept as it is.
+    let (kept, warnings) = Config::from_admin(&first).unwrap();
+    assert_eq!(kept.to_value(), first);
+    assert!(warnings.is_empty());
+}
+
+#[test]
+fn sp_key_accepts_only_generate() {
+    for bad in [json!("rotate"), json!(true), json!({"generate": true})] {
+        let mut value = base();
+        value["sp_key"] = bad;
+        let error = Config::from_admin(&value).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("/sp_key"));
+    }
+    // A mismatched pair given by hand is still refused on the admin path.
+    let mut value = base();
+    let other = Rsa::generate(2048).unwrap();
+    value["sp_private_key"] = json!(String::from_utf8(other.private_key_to_pem().unwrap()).unwrap());
+    value["sp_certificate"] = json!(crate::acs::test_support::cert_pem());
+    let error = Config::from_admin(&value).unwrap_err();
+    assert_eq!(error.field.as_deref(), Some("/sp_certificate"));
+}
