@@ -30,6 +30,8 @@ use url::Url;
 
 /// The SAML 2.0 IdP (tests/saml-idp) and SAML login helpers.
 pub mod saml;
+/// The plain OAuth 2.0 provider (tests/oauth2-idp) and OAuth 2.0 login helpers.
+pub mod oauth2;
 
 /// Every HTTP call of the harness gives up after this long.
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(20);
