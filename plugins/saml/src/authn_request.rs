@@ -14,12 +14,15 @@ use openssl::sign::Signer;
 use url::form_urlencoded::byte_serialize;
 
 use crate::config::Config;
-use crate::idp_metadata::BINDING_POST;
+use crate::http::Fetch;
+use crate::idp_metadata::{self, Freshness, BINDING_POST};
 use crate::xml::{escape, NS_ASSERTION, NS_PROTOCOL};
 
-/// Builds the redirect to the IdP's SSO service.
-pub fn begin_login(request: BeginLoginRequest) -> Result<BeginLoginResponse, PluginError> {
+/// Builds the redirect to the IdP's SSO service, reading the IdP metadata first when the
+/// connection names a metadata URL.
+pub fn begin_login(fetch: &dyn Fetch, request: BeginLoginRequest) -> Result<BeginLoginResponse, PluginError> {
     let config = Config::parse(&request.config)?;
+    let config = idp_metadata::resolve(fetch, &config, Freshness::Cached)?;
     // SAML Core §1.3.4: an ID is an xs:ID, that is an NCName; the host generates it.
     if !is_ncname(&request.request_id) {
         return Err(PluginError::new(

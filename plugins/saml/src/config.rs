@@ -22,6 +22,11 @@ use crate::idp_metadata::IdpMetadata;
 use crate::sp_key;
 
 /// A validated connection config.
+///
+/// With `idp_metadata_url`, the IdP fields (`idp_entity_id`, `sso_url`, `certificates`) stay
+/// empty until a login reads the metadata and [`Config::with_metadata`] fills them in; an
+/// empty certificate list verifies nothing (see `acs::verify`), so an unread config fails
+/// closed.
 #[derive(Clone)]
 pub struct Config {
     /// The IdP's entity ID; must equal every `Issuer` (SAML Core §2.2.5).
@@ -30,6 +35,9 @@ pub struct Config {
     pub sso_url: String,
     /// IdP signing certificates (1..=4 during a rollover), DER.
     pub certificates: Vec<Vec<u8>>,
+    /// Where the IdP publishes its metadata (https), read at each login through the host's
+    /// shared cache instead of fixed IdP fields.
+    pub idp_metadata_url: Option<String>,
     /// Email domains the host accepts, lowercase ASCII (IDNA A-labels).
     pub allowed_domains: Vec<String>,
     /// Whether subdomains of `allowed_domains` are accepted too (enforced by the host).
@@ -66,6 +74,7 @@ impl fmt::Debug for Config {
         // The SP private key is left out on purpose.
         f.debug_struct("Config")
             .field("idp_entity_id", &self.idp_entity_id)
+            .field("idp_metadata_url", &self.idp_metadata_url)
             .field("sso_url", &self.sso_url)
             .field("certificates", &self.certificates.len())
             .field("allowed_domains", &self.allowed_domains)
@@ -127,10 +136,27 @@ impl Config {
             .ok_or_else(|| PluginError::invalid_config("", "the config must be a JSON object"))?;
         reject_unknown_fields(object)?;
 
-        let (idp_entity_id, sso_url, raw_certificates) = idp_source(object)?;
-        let idp_entity_id = entity_id(&idp_entity_id, "/idp_entity_id")?;
-        let sso_url = http_url(&sso_url, "/sso_url")?;
-        let (certificates, warnings) = certificates(&raw_certificates)?;
+        let (idp_entity_id, sso_url, certificates, idp_metadata_url, warnings) =
+            match idp_source(object)? {
+                IdpSource::Fixed {
+                    entity_id: id,
+                    sso_url,
+                    certificates: raw,
+                } => {
+                    let (certificates, warnings) = certificates(&raw)?;
+                    (
+                        entity_id(&id, "/idp_entity_id")?,
+                        http_url(&sso_url, "/sso_url")?,
+                        certificates,
+                        None,
+                        warnings,
+                    )
+                }
+                IdpSource::MetadataUrl(url) => {
+                    let url = metadata_url(&url)?;
+                    (String::new(), String::new(), Vec::new(), Some(url), Vec::new())
+                }
+            };
         let allowed_domains = allowed_domains(object.get("allowed_domains"))?;
         let allow_subdomains = optional_bool(object, "allow_subdomains", false)?;
         let require_verified_email = optional_bool(object, "require_verified_email", false)?;
@@ -146,6 +172,7 @@ impl Config {
             idp_entity_id,
             sso_url,
             certificates,
+            idp_metadata_url,
             allowed_domains,
             allow_subdomains,
             require_verified_email,
@@ -160,18 +187,23 @@ impl Config {
         Ok((config, warnings))
     }
 
-    /// The normalised config to store, with every default written out. IdP metadata, when
-    /// given, is replaced by what was read from it.
+    /// The normalised config to store, with every default written out. IdP metadata XML, when
+    /// given, is replaced by what was read from it; a metadata URL is stored as the URL only,
+    /// never with what a login read from it.
     pub fn to_value(&self) -> Value {
         let mut object = Map::new();
-        object.insert("idp_entity_id".into(), self.idp_entity_id.clone().into());
-        object.insert("sso_url".into(), self.sso_url.clone().into());
-        let certificates: Vec<Value> = self
-            .certificates
-            .iter()
-            .map(|der| STANDARD.encode(der).into())
-            .collect();
-        object.insert("certificates".into(), certificates.into());
+        if let Some(url) = &self.idp_metadata_url {
+            object.insert("idp_metadata_url".into(), url.clone().into());
+        } else {
+            object.insert("idp_entity_id".into(), self.idp_entity_id.clone().into());
+            object.insert("sso_url".into(), self.sso_url.clone().into());
+            let certificates: Vec<Value> = self
+                .certificates
+                .iter()
+                .map(|der| STANDARD.encode(der).into())
+                .collect();
+            object.insert("certificates".into(), certificates.into());
+        }
         object.insert("allowed_domains".into(), self.allowed_domains.clone().into());
         object.insert("allow_subdomains".into(), self.allow_subdomains.into());
         object.insert("require_verified_email".into(), self.require_verified_email.into());
@@ -193,6 +225,41 @@ impl Config {
         Value::Object(object)
     }
 
+    /// This config with the IdP's entity ID, SSO URL and signing certificates taken from
+    /// metadata read at `idp_metadata_url`, checked as if an administrator had pasted them.
+    /// Expired certificates are left out, since an IdP may keep listing its previous one for a
+    /// while; at least one must remain. The error is a detail for the administrator.
+    pub fn with_metadata(&self, metadata: IdpMetadata) -> Result<Config, String> {
+        let entity_id = entity_id(&metadata.entity_id, "/idp_entity_id")
+            .map_err(|e| format!("has an unusable entityID: it {}", e.detail))?;
+        let sso_url = http_url(&metadata.sso_url, "/sso_url")
+            .map_err(|e| format!("has an unusable SingleSignOnService Location: it {}", e.detail))?;
+        let now = unix_now();
+        let mut certificates = Vec::new();
+        for text in &metadata.certificates {
+            let cert = parse_certificate(text)
+                .ok_or("lists a signing certificate that is not base64 DER X.509")?;
+            if not_after_unix(&cert).is_some_and(|expires| expires > now) {
+                let der = cert
+                    .to_der()
+                    .map_err(|_| "lists a certificate that cannot be re-encoded")?;
+                certificates.push(der);
+            }
+        }
+        if certificates.is_empty() {
+            return Err("lists no signing certificate that is still valid".into());
+        }
+        if certificates.len() > MAX_CERTIFICATES {
+            return Err(format!("lists more than {MAX_CERTIFICATES} valid signing certificates"));
+        }
+        Ok(Config {
+            idp_entity_id: entity_id,
+            sso_url,
+            certificates,
+            ..self.clone()
+        })
+    }
+
     /// What the IdP administrator must configure, besides the ACS URL, SP entity ID and
     /// metadata URL the host adds.
     pub fn setup(&self) -> BTreeMap<String, String> {
@@ -203,19 +270,46 @@ impl Config {
 /// SAML Core §8.3.2.
 pub const NAMEID_FORMAT_EMAIL: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
 
-/// Either the three explicit fields or `idp_metadata_xml`, never both.
-fn idp_source(object: &Map<String, Value>) -> Result<(String, String, Vec<Value>), PluginError> {
+/// Where the IdP's entity ID, SSO URL and certificates come from.
+enum IdpSource {
+    /// Given by the administrator, as fields or as a metadata document.
+    Fixed {
+        entity_id: String,
+        sso_url: String,
+        certificates: Vec<Value>,
+    },
+    /// Read from the IdP's metadata URL at each login.
+    MetadataUrl(String),
+}
+
+/// Exactly one of: the three explicit fields, `idp_metadata_xml`, or `idp_metadata_url`.
+fn idp_source(object: &Map<String, Value>) -> Result<IdpSource, PluginError> {
+    let present = |field: &str| object.get(field).is_some_and(|v| !v.is_null());
     let explicit = ["idp_entity_id", "sso_url", "certificates"]
         .iter()
-        .any(|field| object.get(*field).is_some_and(|v| !v.is_null()));
+        .any(|field| present(field));
+    let ways = [explicit, present("idp_metadata_xml"), present("idp_metadata_url")];
+    if ways.iter().filter(|way| **way).count() > 1 {
+        let field = if present("idp_metadata_url") {
+            "/idp_metadata_url"
+        } else {
+            "/idp_metadata_xml"
+        };
+        return Err(PluginError::invalid_config(
+            field,
+            "give exactly one of: idp_metadata_url, idp_metadata_xml, or idp_entity_id, sso_url \
+             and certificates",
+        ));
+    }
+    match object.get("idp_metadata_url") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(url)) => return Ok(IdpSource::MetadataUrl(url.clone())),
+        Some(_) => {
+            return Err(PluginError::invalid_config("/idp_metadata_url", "must be a string"))
+        }
+    }
     match object.get("idp_metadata_xml") {
         None | Some(Value::Null) => {}
-        Some(_) if explicit => {
-            return Err(PluginError::invalid_config(
-                "/idp_metadata_xml",
-                "give either idp_metadata_xml or idp_entity_id, sso_url and certificates, not both",
-            ))
-        }
         Some(Value::String(xml)) => {
             let metadata = IdpMetadata::parse(xml)
                 .map_err(|detail| PluginError::invalid_config("/idp_metadata_xml", detail))?;
@@ -224,7 +318,11 @@ fn idp_source(object: &Map<String, Value>) -> Result<(String, String, Vec<Value>
                 .into_iter()
                 .map(Value::String)
                 .collect();
-            return Ok((metadata.entity_id, metadata.sso_url, certificates));
+            return Ok(IdpSource::Fixed {
+                entity_id: metadata.entity_id,
+                sso_url: metadata.sso_url,
+                certificates,
+            });
         }
         Some(_) => {
             return Err(PluginError::invalid_config("/idp_metadata_xml", "must be a string"))
@@ -247,7 +345,39 @@ fn idp_source(object: &Map<String, Value>) -> Result<(String, String, Vec<Value>
             ))
         }
     };
-    Ok((entity_id, sso_url, certificates))
+    Ok(IdpSource::Fixed {
+        entity_id,
+        sso_url,
+        certificates,
+    })
+}
+
+/// The metadata URL: https only, because the certificates it yields decide whom we trust
+/// (SAML Metadata §4.1 leaves integrity to the transport when metadata is unsigned); no
+/// credentials, which would be sent to the IdP and stored in clear; no fragment, which HTTP
+/// never sends.
+fn metadata_url(text: &str) -> Result<String, PluginError> {
+    let error = |detail: &str| PluginError::invalid_config("/idp_metadata_url", detail);
+    if text.trim() != text || text.is_empty() {
+        return Err(error("must be an absolute https URL without surrounding spaces"));
+    }
+    if text.len() > MAX_URL_BYTES {
+        return Err(error("must be at most 2048 characters"));
+    }
+    let url = Url::parse(text).map_err(|_| error("must be an absolute https URL"))?;
+    if url.scheme() != "https" {
+        return Err(error("must use https"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(error("must name a host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(error("must not contain credentials"));
+    }
+    if url.fragment().is_some() {
+        return Err(error("must not contain a fragment"));
+    }
+    Ok(text.to_owned())
 }
 
 /// SAML Core §8.3.6: an entity identifier is a URI of at most 1024 characters.
@@ -550,11 +680,12 @@ pub fn unix_now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-const KNOWN_FIELDS: [&str; 14] = [
+const KNOWN_FIELDS: [&str; 15] = [
     "idp_entity_id",
     "sso_url",
     "certificates",
     "idp_metadata_xml",
+    "idp_metadata_url",
     "allowed_domains",
     "allow_subdomains",
     "require_verified_email",
@@ -568,6 +699,7 @@ const KNOWN_FIELDS: [&str; 14] = [
 ];
 
 const MAX_CERTIFICATES: usize = 4;
+const MAX_URL_BYTES: usize = 2048;
 const EXPIRY_WARNING_SECS: i64 = 30 * 86_400;
 const DEFAULT_CLOCK_SKEW_SECS: i64 = 120;
 const MAX_CLOCK_SKEW_SECS: i64 = 600;

@@ -1,5 +1,17 @@
-//! Reading an IdP's metadata document (SAML Metadata §2.3.2, §2.4.3).
+//! Reading an IdP's metadata document (SAML Metadata §2.3.2, §2.4.3), pasted by an
+//! administrator or fetched from the IdP's metadata URL at each login.
+//!
+//! Fetching goes through the host's shared cache: a cached copy younger than an hour serves
+//! every node, so the metadata is re-read at most hourly and new certificates are picked up
+//! without anyone editing the connection. When no certificate of the cached copy verifies a
+//! signature, the ACS asks for a fresh copy once ([`Freshness::Refreshed`], rate-limited by the
+//! host) in case the IdP has just rolled its key over.
 
+use gatehouse_plugin_sdk::{reason as sdk_reason, CachePolicy, HttpErrorKind, HttpRequest, PluginError};
+
+use crate::config::Config;
+use crate::http::Fetch;
+use crate::reason;
 use crate::xml::{self, NS_DSIG, NS_METADATA};
 
 /// What a connection needs from IdP metadata.
@@ -74,9 +86,86 @@ impl IdpMetadata {
     }
 }
 
+/// Which copy of the metadata to read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Freshness {
+    /// The host's shared copy, if younger than an hour.
+    Cached,
+    /// A new copy, unless the host fetched one for this connection within five minutes.
+    Refreshed,
+}
+
+/// The config with the IdP fields filled in from its metadata URL; a config with fixed IdP
+/// fields is returned as it is, without any request.
+///
+/// Failures: a destination the host refuses is `destination_blocked`; no answer, or an answer
+/// other than 2xx, is `idp_unreachable`; a document the strict parser refuses, or whose
+/// values would not pass config validation, is `saml_metadata_invalid`.
+pub fn resolve(fetch: &dyn Fetch, config: &Config, freshness: Freshness) -> Result<Config, PluginError> {
+    let Some(url) = &config.idp_metadata_url else {
+        return Ok(config.clone());
+    };
+    let text = fetch_document(fetch, url, freshness)?;
+
+    let invalid = |detail: String| {
+        PluginError::new(reason::METADATA_INVALID, format!("the IdP metadata document {detail}"))
+    };
+    let metadata = IdpMetadata::parse(&text).map_err(invalid)?;
+    config.with_metadata(metadata).map_err(invalid)
+}
+
+fn fetch_document(fetch: &dyn Fetch, url: &str, freshness: Freshness) -> Result<String, PluginError> {
+    let cache = match freshness {
+        Freshness::Cached => CachePolicy {
+            max_age_secs: CACHE_MAX_AGE_SECS,
+            refresh: false,
+            min_refresh_secs: 0,
+            scope: CACHE_SCOPE.into(),
+        },
+        Freshness::Refreshed => CachePolicy {
+            max_age_secs: CACHE_MAX_AGE_SECS,
+            refresh: true,
+            min_refresh_secs: MIN_REFRESH_SECS,
+            scope: CACHE_SCOPE.into(),
+        },
+    };
+    let request = HttpRequest {
+        method: "GET".into(),
+        url: url.to_owned(),
+        headers: vec![("accept".into(), ACCEPT.into())],
+        body: Vec::new(),
+        cache: Some(cache),
+    };
+
+    let response = fetch.fetch(&request).map_err(|error| {
+        let code = match error.kind {
+            HttpErrorKind::Blocked => sdk_reason::DESTINATION_BLOCKED,
+            _ => sdk_reason::IDP_UNREACHABLE,
+        };
+        PluginError::new(code, format!("cannot read the IdP metadata: {}", error.detail))
+    })?;
+    if !(200..300).contains(&response.status) {
+        return Err(PluginError::new(
+            sdk_reason::IDP_UNREACHABLE,
+            format!("the IdP metadata URL answered with HTTP status {}", response.status),
+        ));
+    }
+    String::from_utf8(response.body).map_err(|_| {
+        PluginError::new(reason::METADATA_INVALID, "the IdP metadata document is not UTF-8")
+    })
+}
+
 /// SAML Bindings §3.4.
 pub const BINDING_REDIRECT: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";
 /// SAML Bindings §3.5.
 pub const BINDING_POST: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
 
 const MAX_METADATA_BYTES: usize = 1 << 20;
+/// SAML Metadata §4.1.1 registers `application/samlmetadata+xml`; many IdPs serve plain XML.
+const ACCEPT: &str = "application/samlmetadata+xml, application/xml";
+const CACHE_SCOPE: &str = "saml-metadata";
+const CACHE_MAX_AGE_SECS: u64 = 3600;
+const MIN_REFRESH_SECS: u64 = 300;
+
+#[cfg(test)]
+mod tests;

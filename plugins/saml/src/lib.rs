@@ -18,6 +18,7 @@
 pub mod acs;
 pub mod authn_request;
 pub mod config;
+pub mod http;
 pub mod idp_metadata;
 pub mod reason;
 pub mod sp_key;
@@ -68,18 +69,18 @@ impl Protocol for Saml {
 
     fn begin_login(
         &self,
-        _host: &Host<'_>,
+        host: &Host<'_>,
         request: BeginLoginRequest,
     ) -> Result<BeginLoginResponse, PluginError> {
-        authn_request::begin_login(request)
+        authn_request::begin_login(host, request)
     }
 
     fn finish_login(
         &self,
-        _host: &Host<'_>,
+        host: &Host<'_>,
         request: FinishLoginRequest,
     ) -> Result<ExternalIdentity, PluginError> {
-        acs::finish_login(request)
+        acs::finish_login(host, request)
     }
 
     fn metadata(&self, request: MetadataRequest) -> Result<MetadataResponse, PluginError> {

@@ -50,3 +50,5 @@ pub const IN_RESPONSE_TO_UNKNOWN: &str = "saml_in_response_to_unknown";
 pub const UNSOLICITED: &str = "saml_unsolicited";
 /// No Subject, NameID or bearer subject confirmation.
 pub const SUBJECT_MISSING: &str = "saml_subject_missing";
+/// The IdP metadata read from the connection's metadata URL is malformed or unusable.
+pub const METADATA_INVALID: &str = "saml_metadata_invalid";

@@ -17,13 +17,16 @@ use gatehouse_plugin_sdk::{ExternalIdentity, FinishLoginRequest, PluginError};
 use roxmltree::{Document, Node};
 
 use crate::config::{unix_now, Config};
+use crate::http::Fetch;
+use crate::idp_metadata::{self, Freshness};
 use crate::reason;
 use crate::xml::{self, NS_ASSERTION, NS_PROTOCOL};
 
 use self::shape::AssertionShape;
 
-/// Verifies the ACS form fields of one login.
-pub fn finish_login(request: FinishLoginRequest) -> Result<ExternalIdentity, PluginError> {
+/// Verifies the ACS form fields of one login. With a metadata URL, the IdP's entity ID and
+/// certificates come from its metadata, read through the host's cache.
+pub fn finish_login(fetch: &dyn Fetch, request: FinishLoginRequest) -> Result<ExternalIdentity, PluginError> {
     let config = Config::parse(&request.config)?;
     let expected = Expected {
         acs_url: &request.redirect_uri,
@@ -31,7 +34,29 @@ pub fn finish_login(request: FinishLoginRequest) -> Result<ExternalIdentity, Plu
         request_id: request.request_id.as_deref(),
         now: unix_now(),
     };
-    consume(&config, &request.params, &expected)
+    if config.idp_metadata_url.is_none() {
+        return consume(&config, &request.params, &expected);
+    }
+
+    let cached = idp_metadata::resolve(fetch, &config, Freshness::Cached)?;
+    let error = match consume(&cached, &request.params, &expected) {
+        Err(error) if error.code == reason::SIGNATURE_INVALID => error,
+        outcome => return outcome,
+    };
+    // No certificate of the cached metadata verifies: the IdP may have rolled its key over
+    // since the copy was made. Read the metadata again once (the host allows this at most every
+    // five minutes per connection) and check again only if the certificates changed; `consume`
+    // has no side effects, and the host records the assertion ID only after success.
+    match idp_metadata::resolve(fetch, &config, Freshness::Refreshed) {
+        Ok(refreshed) if refreshed.certificates != cached.certificates => {
+            consume(&refreshed, &request.params, &expected)
+        }
+        Ok(_) => Err(error),
+        Err(refresh) => Err(PluginError {
+            detail: format!("{}; re-reading the IdP metadata failed: {}", error.detail, refresh.detail),
+            ..error
+        }),
+    }
 }
 
 /// What the answer must match, all chosen by the host.
@@ -252,7 +277,7 @@ const MAX_ENCODED_BYTES: usize = 256 * 1024;
 const MAX_DECODED_BYTES: usize = 192 * 1024;
 
 #[cfg(test)]
-mod test_idp;
+pub(crate) mod test_idp;
 #[cfg(test)]
 mod tests;
 

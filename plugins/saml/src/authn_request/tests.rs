@@ -3,7 +3,7 @@ use std::io::Read;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use flate2::read::DeflateDecoder;
-use gatehouse_plugin_sdk::{BeginLoginRequest, MetadataRequest};
+use gatehouse_plugin_sdk::{BeginLoginRequest, Host, MetadataRequest};
 use openssl::hash::MessageDigest;
 use openssl::sign::Verifier;
 use openssl::x509::X509;
@@ -64,7 +64,7 @@ fn param(url: &Url, name: &str) -> Option<String> {
 
 #[test]
 fn the_authn_request_names_our_id_issuer_acs_and_destination() {
-    let response = begin_login(request(config(false))).unwrap();
+    let response = begin_login(&Host::offline(), request(config(false))).unwrap();
     let url = Url::parse(&response.redirect_url).unwrap();
     assert_eq!(url.host_str(), Some("idp.example.test"));
     assert_eq!(param(&url, "tenant").as_deref(), Some("7"));
@@ -85,7 +85,7 @@ fn the_authn_request_names_our_id_issuer_acs_and_destination() {
 
 #[test]
 fn with_an_sp_key_the_redirect_is_signed_and_verifiable() {
-    let response = begin_login(request(config(true))).unwrap();
+    let response = begin_login(&Host::offline(), request(config(true))).unwrap();
     let url = Url::parse(&response.redirect_url).unwrap();
     assert_eq!(param(&url, "SigAlg").as_deref(), Some(SIG_ALG_RSA_SHA256));
     // Bindings §3.4.4.1: the signed octets are the query as sent, up to &Signature.
@@ -105,7 +105,7 @@ fn with_an_sp_key_the_redirect_is_signed_and_verifiable() {
 fn a_request_id_that_is_not_an_ncname_is_refused() {
     let mut bad = request(config(false));
     bad.request_id = "1\"><x".into();
-    assert!(begin_login(bad).is_err());
+    assert!(begin_login(&Host::offline(), bad).is_err());
 }
 
 #[test]
@@ -136,7 +136,7 @@ fn sp_metadata_describes_the_connection() {
 
 #[test]
 fn a_generated_sp_key_signs_requests_that_verify_with_the_published_certificate() {
-    use gatehouse_plugin_sdk::{Host, Protocol, ValidateConfigRequest};
+    use gatehouse_plugin_sdk::{Protocol, ValidateConfigRequest};
 
     let mut admin = config(false);
     admin["sp_key"] = json!("generate");
@@ -187,7 +187,7 @@ fn the_acs_url_is_in_every_authn_request() {
     // SAML Core §3.4.1: without AssertionConsumerServiceURL the IdP would post to whatever
     // ACS it has on file; every request names ours, signed or not.
     for signed in [false, true] {
-        let response = begin_login(request(config(signed))).unwrap();
+        let response = begin_login(&Host::offline(), request(config(signed))).unwrap();
         let url = Url::parse(&response.redirect_url).unwrap();
         let xml = inflate(&param(&url, "SAMLRequest").unwrap());
         let document = roxmltree::Document::parse(&xml).unwrap();

@@ -226,3 +226,28 @@ fn sp_key_accepts_only_generate() {
     let error = Config::from_admin(&value).unwrap_err();
     assert_eq!(error.field.as_deref(), Some("/sp_certificate"));
 }
+
+#[test]
+fn fetched_metadata_drops_expired_certificates_but_needs_a_valid_one() {
+    use crate::idp_metadata::IdpMetadata;
+    let config = Config::parse(&json!({
+        "idp_metadata_url": "https://idp.example.test/metadata",
+        "allowed_domains": ["example.com"],
+    }))
+    .unwrap();
+    assert!(config.certificates.is_empty(), "nothing is trusted before the metadata is read");
+    let metadata = |certificates: Vec<String>| IdpMetadata {
+        entity_id: "https://idp.example.test/entity".into(),
+        sso_url: "https://idp.example.test/sso".into(),
+        certificates,
+    };
+    let expired = cert_expiring_in(0);
+    let resolved = config
+        .with_metadata(metadata(vec![expired.clone(), cert_b64()]))
+        .unwrap();
+    assert_eq!(resolved.idp_entity_id, "https://idp.example.test/entity");
+    assert_eq!(resolved.certificates.len(), 1);
+    // What a login read is never stored.
+    assert_eq!(resolved.to_value(), config.to_value());
+    assert!(config.with_metadata(metadata(vec![expired])).is_err());
+}
