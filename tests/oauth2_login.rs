@@ -70,12 +70,7 @@ fn one<'a>(events: &'a [Value], kind: &str) -> &'a Value {
 }
 
 /// A full, successful login in a fresh browser; returns its session.
-async fn successful_login(
-    gh: &Gatehouse,
-    idp: &OAuth2Idp,
-    tenant: &Tenant,
-    login: &str,
-) -> Value {
+async fn successful_login(gh: &Gatehouse, idp: &OAuth2Idp, tenant: &Tenant, login: &str) -> Value {
     let browser = browser();
     let callback = login_via_oauth2(&browser, gh, idp, &tenant.slug, login).await;
     let page = call_callback(&browser, &callback).await;
@@ -103,7 +98,10 @@ async fn refused_login(
         .assert_login_failed(&tenant.slug, reason, Some(&attempt))
         .await;
     assert_eq!(event["protocol"], json!("oauth2"), "{event:#}");
-    assert!(event["user_id"].is_null(), "a refused login has no user: {event:#}");
+    assert!(
+        event["user_id"].is_null(),
+        "a refused login has no user: {event:#}"
+    );
     let events = gh.audit(&tenant.slug, &[]).await;
     assert!(!has_type(&events, "user.provisioned"), "{events:#?}");
     assert!(!has_type(&events, "session.started"), "{events:#?}");
@@ -132,7 +130,11 @@ async fn connection_config_is_validated_by_the_plugin(store: Store) {
     assert_eq!(connection["label"], json!("Acme OAuth"), "{connection:#}");
     assert_eq!(config["pkce"], json!(true), "{connection:#}");
     assert_eq!(config["token_auth"], json!("basic"), "{connection:#}");
-    assert_eq!(config["require_verified_email"], json!(true), "{connection:#}");
+    assert_eq!(
+        config["require_verified_email"],
+        json!(true),
+        "{connection:#}"
+    );
     assert_eq!(config["mapping"], facebook_mapping(), "{connection:#}");
     assert!(config.get("client_secret").is_none(), "{connection:#}");
     assert!(!page.body.contains("secret-client-"), "{}", page.describe());
@@ -169,7 +171,11 @@ async fn connection_config_is_validated_by_the_plugin(store: Store) {
         json!("https://www.facebook.com/v19.0/dialog/oauth"),
         "{facebook:#}"
     );
-    assert_eq!(facebook["config"]["token_auth"], json!("post"), "{facebook:#}");
+    assert_eq!(
+        facebook["config"]["token_auth"],
+        json!("post"),
+        "{facebook:#}"
+    );
     assert!(!page.body.contains("fb-secret"), "{}", page.describe());
 }
 
@@ -185,7 +191,10 @@ async fn jit_user_login_succeeds(store: Store) {
 
     let browser = browser();
     let authorize = start_oauth2_login(&browser, &gh, &tenant.slug, idp).await;
-    assert_eq!(query_param(&authorize, "response_type").as_deref(), Some("code"));
+    assert_eq!(
+        query_param(&authorize, "response_type").as_deref(),
+        Some("code")
+    );
     assert_eq!(
         query_param(&authorize, "client_id").as_deref(),
         Some(tenant.client_id.as_str())
@@ -206,14 +215,21 @@ async fn jit_user_login_succeeds(store: Store) {
         callback.starts_with(&gh.callback_url(&tenant.slug, &tenant.connection_id)),
         "callback URL {callback}"
     );
-    assert!(query_param(&callback, "code").is_some(), "no code in {callback}");
+    assert!(
+        query_param(&callback, "code").is_some(),
+        "no code in {callback}"
+    );
 
     let page = call_callback(&browser, &callback).await;
     assert_login_succeeded(&page, &tenant);
 
     let session = gh.assert_session(&browser).await;
     assert_eq!(session["tenant"], json!(tenant.slug), "{session:#}");
-    assert_eq!(session["connection_id"], json!(tenant.connection_id), "{session:#}");
+    assert_eq!(
+        session["connection_id"],
+        json!(tenant.connection_id),
+        "{session:#}"
+    );
     assert_eq!(session["email"], json!(email), "{session:#}");
     assert_eq!(session["name"], json!("Alice Example"), "{session:#}");
     let user_id = session["user_id"]
@@ -228,7 +244,11 @@ async fn jit_user_login_succeeds(store: Store) {
         .into_iter()
         .find(|r| r["client_id"] == json!(tenant.client_id))
         .expect("the provider saw the code exchange");
-    assert_eq!(exchange["auth_method"], json!("client_secret_basic"), "{exchange:#}");
+    assert_eq!(
+        exchange["auth_method"],
+        json!("client_secret_basic"),
+        "{exchange:#}"
+    );
     assert_eq!(exchange["code_verifier"], json!(true), "{exchange:#}");
 
     let events = gh
@@ -250,8 +270,15 @@ async fn jit_user_login_succeeds(store: Store) {
     assert_eq!(succeeded["outcome"], json!("succeeded"), "{succeeded:#}");
     assert_eq!(succeeded["user_id"], json!(user_id), "{succeeded:#}");
     assert_eq!(succeeded["email"], json!(email), "{succeeded:#}");
-    assert_eq!(succeeded["connection_id"], json!(tenant.connection_id), "{succeeded:#}");
-    assert_eq!(succeeded["attempt_id"], started["attempt_id"], "{events:#?}");
+    assert_eq!(
+        succeeded["connection_id"],
+        json!(tenant.connection_id),
+        "{succeeded:#}"
+    );
+    assert_eq!(
+        succeeded["attempt_id"], started["attempt_id"],
+        "{events:#?}"
+    );
 }
 
 async fn second_login_finds_the_same_user(store: Store) {

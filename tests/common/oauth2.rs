@@ -87,8 +87,7 @@ impl OAuth2Idp {
     /// A fresh login hint with this profile; returns the hint.
     pub async fn account(&self, profile: Value) -> String {
         let login = unique("fb-");
-        self.set_profile(&login, profile)
-            .await;
+        self.set_profile(&login, profile).await;
         login
     }
 
@@ -135,9 +134,7 @@ pub async fn start_oauth2_login(
 ) -> String {
     let page = get(browser, &gh.url(&format!("/{slug}?login=sso"))).await;
     page.assert_status(302);
-    let authorize = page
-        .location()
-        .expect("Location");
+    let authorize = page.location().expect("Location");
     assert!(
         authorize.starts_with(&format!("{}?", idp.authorization_url())),
         "?login=sso should redirect to {}: {}",
@@ -223,7 +220,12 @@ pub async fn tenant_with_oauth2(gh: &Gatehouse, idp: &OAuth2Idp, mapping: Value)
         .await;
     page.assert_status(200);
     let connection = page.json();
-    assert_eq!(connection["protocol"], json!("oauth2"), "{}", page.describe());
+    assert_eq!(
+        connection["protocol"],
+        json!("oauth2"),
+        "{}",
+        page.describe()
+    );
     assert!(
         !page.body.contains(&secret),
         "the secret leaked: {}",

@@ -409,9 +409,7 @@ fn endpoint(object: &Map<String, Value>, field: &str) -> Result<String, PluginEr
         return Err(error("must not contain credentials"));
     }
     if url.fragment().is_some() || text.contains('#') {
-        return Err(error(
-            "must not contain a fragment (RFC 6749 section 3.1)",
-        ));
+        return Err(error("must not contain a fragment (RFC 6749 section 3.1)"));
     }
     Ok(text.to_owned())
 }
@@ -662,7 +660,9 @@ pub fn normalize_domain(text: &str) -> Result<String, &'static str> {
         return Err("is not a valid domain name");
     }
     if !ascii.contains('.') {
-        return Err("must have at least two labels (a single label names a whole top-level domain)");
+        return Err(
+            "must have at least two labels (a single label names a whole top-level domain)",
+        );
     }
     if ascii
         .parse::<std::net::Ipv4Addr>()

@@ -7,7 +7,9 @@ use gatehouse_plugin_sdk::{
     BeginLoginRequest, BeginLoginResponse, ExternalIdentity, FinishLoginRequest, PluginError,
 };
 use oauth2::basic::BasicClient;
-use oauth2::{AuthUrl, ClientId, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope};
+use oauth2::{
+    AuthUrl, ClientId, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+};
 use url::Url;
 
 use crate::callback::Callback;
@@ -34,8 +36,8 @@ pub fn begin_login(request: BeginLoginRequest) -> Result<BeginLoginResponse, Plu
     let mut authorization = client.authorize_url(move || CsrfToken::new(state));
     if config.pkce {
         let verifier = pkce_verifier(request.pkce_verifier)?;
-        authorization =
-            authorization.set_pkce_challenge(PkceCodeChallenge::from_code_verifier_sha256(&verifier));
+        authorization = authorization
+            .set_pkce_challenge(PkceCodeChallenge::from_code_verifier_sha256(&verifier));
     }
     for scope in &config.scopes {
         authorization = authorization.add_scope(Scope::new(scope.clone()));

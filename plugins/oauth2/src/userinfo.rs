@@ -82,7 +82,10 @@ pub fn map_identity(
         Some(Value::Number(number)) if number.is_i64() || number.is_u64() => number.to_string(),
         Some(Value::String(_)) | None | Some(Value::Null) => {
             return Err(shape_error(
-                format!("the user-info document has no subject at {}", mapping.subject),
+                format!(
+                    "the user-info document has no subject at {}",
+                    mapping.subject
+                ),
                 &document,
             ))
         }

@@ -61,7 +61,10 @@ fn good_config_is_normalised_with_defaults() {
             "require_verified_email": true,
         })
     );
-    assert_eq!(validated.setup["client_authentication"], "client_secret_basic");
+    assert_eq!(
+        validated.setup["client_authentication"],
+        "client_secret_basic"
+    );
     assert_eq!(validated.setup["pkce"], "S256");
     assert!(!validated.setup.contains_key("scopes"));
     // Nothing can mark an email verified, yet verified emails are required.
@@ -79,7 +82,9 @@ fn normalised_config_validates_to_itself() {
                 "mapping": { "email_verified": "/verified" } }),
     ] {
         let once = validate(config).expect("valid").config;
-        let twice = validate(once.clone()).expect("valid again").config;
+        let twice = validate(once.clone())
+            .expect("valid again")
+            .config;
         assert_eq!(once, twice);
     }
 }
@@ -117,7 +122,10 @@ fn facebook_preset_is_expanded() {
         })
     );
     assert_eq!(validated.setup["scopes"], "email public_profile");
-    assert_eq!(validated.setup["client_authentication"], "client_secret_post");
+    assert_eq!(
+        validated.setup["client_authentication"],
+        "client_secret_post"
+    );
     assert!(validated.warnings.is_empty(), "{:?}", validated.warnings);
 }
 
@@ -133,8 +141,14 @@ fn github_preset_is_expanded_and_overridable() {
     }))
     .expect("valid");
     let config = &validated.config;
-    assert_eq!(config["authorization_url"], "https://github.com/login/oauth/authorize");
-    assert_eq!(config["token_url"], "https://github.com/login/oauth/access_token");
+    assert_eq!(
+        config["authorization_url"],
+        "https://github.com/login/oauth/authorize"
+    );
+    assert_eq!(
+        config["token_url"],
+        "https://github.com/login/oauth/access_token"
+    );
     assert_eq!(config["userinfo_url"], "https://api.github.com/user");
     assert_eq!(config["token_auth"], "basic");
     // Given fields win; the mapping merges member by member.
@@ -154,10 +168,22 @@ fn github_preset_is_expanded_and_overridable() {
         "preset": "github", "client_id": "Iv1.abc", "allowed_domains": ["good.test"],
     }))
     .expect("valid");
-    assert_eq!(defaults.config["scopes"], json!(["read:user", "user:email"]));
-    assert_eq!(defaults.config["mapping"]["email_verified_default"], json!(false));
-    assert!(defaults.config.get("client_secret").is_none());
-    assert_eq!(defaults.setup["client_authentication"], "none (public client)");
+    assert_eq!(
+        defaults.config["scopes"],
+        json!(["read:user", "user:email"])
+    );
+    assert_eq!(
+        defaults.config["mapping"]["email_verified_default"],
+        json!(false)
+    );
+    assert!(defaults
+        .config
+        .get("client_secret")
+        .is_none());
+    assert_eq!(
+        defaults.setup["client_authentication"],
+        "none (public client)"
+    );
 }
 
 #[test]
@@ -166,7 +192,10 @@ fn public_client_without_pkce_is_accepted_with_a_warning() {
     config["pkce"] = json!(false);
     config["mapping"]["email_verified_default"] = json!(true);
     let validated = validate(config).expect("valid");
-    assert!(validated.config.get("client_secret").is_none());
+    assert!(validated
+        .config
+        .get("client_secret")
+        .is_none());
     assert_eq!(validated.setup["pkce"], "off");
     assert_eq!(validated.warnings.len(), 1, "{:?}", validated.warnings);
     assert!(validated.warnings[0].contains("PKCE"));
@@ -176,18 +205,36 @@ fn public_client_without_pkce_is_accepted_with_a_warning() {
 fn bad_fields_are_named() {
     let cases: Vec<(Value, &str)> = vec![
         (json!("not an object"), ""),
-        (with("discovery_url", json!("https://x.test")), "/discovery_url"),
+        (
+            with("discovery_url", json!("https://x.test")),
+            "/discovery_url",
+        ),
         (with("preset", json!("myspace")), "/preset"),
         (with("preset", json!(1)), "/preset"),
-        (with("authorization_url", json!("ftp://idp.example/a")), "/authorization_url"),
-        (with("authorization_url", json!("/relative")), "/authorization_url"),
-        (with("authorization_url", json!("https://idp.example/a#f")), "/authorization_url"),
+        (
+            with("authorization_url", json!("ftp://idp.example/a")),
+            "/authorization_url",
+        ),
+        (
+            with("authorization_url", json!("/relative")),
+            "/authorization_url",
+        ),
+        (
+            with("authorization_url", json!("https://idp.example/a#f")),
+            "/authorization_url",
+        ),
         (
             with("authorization_url", json!("https://idp.example/a?state=x")),
             "/authorization_url",
         ),
-        (with("token_url", json!("https://user:pw@idp.example/t")), "/token_url"),
-        (with("token_url", json!(" https://idp.example/t")), "/token_url"),
+        (
+            with("token_url", json!("https://user:pw@idp.example/t")),
+            "/token_url",
+        ),
+        (
+            with("token_url", json!(" https://idp.example/t")),
+            "/token_url",
+        ),
         (with("userinfo_url", json!(42)), "/userinfo_url"),
         (with("client_id", json!("")), "/client_id"),
         (with("client_id", json!("tab\there")), "/client_id"),
@@ -203,15 +250,36 @@ fn bad_fields_are_named() {
         (with_mapping("subject", json!(null)), "/mapping/subject"),
         (with_mapping("email", json!("/a~2b")), "/mapping/email"),
         (with_mapping("name", json!(5)), "/mapping/name"),
-        (with_mapping("email_verified", json!(true)), "/mapping/email_verified"),
-        (with_mapping("email_verified_default", json!("true")), "/mapping/email_verified_default"),
-        (with_mapping("picture", json!("/picture")), "/mapping/picture"),
+        (
+            with_mapping("email_verified", json!(true)),
+            "/mapping/email_verified",
+        ),
+        (
+            with_mapping("email_verified_default", json!("true")),
+            "/mapping/email_verified_default",
+        ),
+        (
+            with_mapping("picture", json!("/picture")),
+            "/mapping/picture",
+        ),
         (with("allowed_domains", json!([])), "/allowed_domains"),
-        (with("allowed_domains", json!("good.test")), "/allowed_domains"),
-        (with("allowed_domains", json!(["good.test", "*.bad.test"])), "/allowed_domains/1"),
-        (with("allowed_domains", json!(["com"])), "/allowed_domains/0"),
+        (
+            with("allowed_domains", json!("good.test")),
+            "/allowed_domains",
+        ),
+        (
+            with("allowed_domains", json!(["good.test", "*.bad.test"])),
+            "/allowed_domains/1",
+        ),
+        (
+            with("allowed_domains", json!(["com"])),
+            "/allowed_domains/0",
+        ),
         (with("allow_subdomains", json!(1)), "/allow_subdomains"),
-        (with("require_verified_email", json!("no")), "/require_verified_email"),
+        (
+            with("require_verified_email", json!("no")),
+            "/require_verified_email",
+        ),
     ];
     for (config, field) in cases {
         assert_eq!(refused_field(config.clone()), field, "config: {config}");
@@ -223,8 +291,13 @@ fn bad_fields_are_named() {
         .expect("object")
         .remove("mapping");
     assert_eq!(refused_field(missing), "/mapping");
-    for field in ["authorization_url", "token_url", "userinfo_url", "client_id", "allowed_domains"]
-    {
+    for field in [
+        "authorization_url",
+        "token_url",
+        "userinfo_url",
+        "client_id",
+        "allowed_domains",
+    ] {
         let mut missing = good();
         missing
             .as_object_mut()
@@ -253,7 +326,10 @@ fn escaped_pointers_and_queries_are_kept() {
 #[test]
 fn domains_are_normalised() {
     assert_eq!(normalize_domain("Good.Test."), Ok("good.test".to_owned()));
-    assert_eq!(normalize_domain("bücher.example"), Ok("xn--bcher-kva.example".to_owned()));
+    assert_eq!(
+        normalize_domain("bücher.example"),
+        Ok("xn--bcher-kva.example".to_owned())
+    );
     assert!(normalize_domain("localhost").is_err());
     assert!(normalize_domain("10.0.0.1").is_err());
     assert!(normalize_domain("a..b").is_err());
@@ -263,5 +339,8 @@ fn domains_are_normalised() {
         json!(["Good.Test", "good.test.", "other.test"]),
     ))
     .expect("valid");
-    assert_eq!(validated.config["allowed_domains"], json!(["good.test", "other.test"]));
+    assert_eq!(
+        validated.config["allowed_domains"],
+        json!(["good.test", "other.test"])
+    );
 }

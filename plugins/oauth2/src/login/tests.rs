@@ -90,10 +90,14 @@ impl Fetch for FakeIdp {
                 body: self.token_body.to_string().into_bytes(),
             },
             ("GET", USERINFO) => {
-                let authorized = header(request, "authorization")
-                    == Some(format!("Bearer {ACCESS_TOKEN}"));
+                let authorized =
+                    header(request, "authorization") == Some(format!("Bearer {ACCESS_TOKEN}"));
                 HttpResponse {
-                    status: if authorized { self.userinfo_status } else { 401 },
+                    status: if authorized {
+                        self.userinfo_status
+                    } else {
+                        401
+                    },
                     // The Graph API's historical label for its JSON.
                     headers: vec![("content-type".into(), "text/javascript".into())],
                     body: self.userinfo_body.clone(),
@@ -198,7 +202,14 @@ fn assert_refused(result: Result<ExternalIdentity, PluginError>, code: &str) -> 
         .diagnostics
         .clone()
         .unwrap_or_default();
-    for secret in [CODE, STATE, VERIFIER, ACCESS_TOKEN, CLIENT_SECRET, "ada@example.com"] {
+    for secret in [
+        CODE,
+        STATE,
+        VERIFIER,
+        ACCESS_TOKEN,
+        CLIENT_SECRET,
+        "ada@example.com",
+    ] {
         assert!(
             !error.detail.contains(secret) && !diagnostics.contains(secret),
             "a secret or personal value leaked: {error:?}"
@@ -223,13 +234,15 @@ fn authorization_url_carries_the_request_and_the_pkce_challenge() {
     let response = begin_login(begin_request(config())).expect("begin");
     let url = Url::parse(&response.redirect_url).expect("url");
     assert_eq!(
-        format!("{}://{}{}", url.scheme(), url.host_str().expect("host"), url.path()),
+        format!(
+            "{}://{}{}",
+            url.scheme(),
+            url.host_str().expect("host"),
+            url.path()
+        ),
         AUTHORIZE
     );
-    let params: Vec<(String, String)> = url
-        .query_pairs()
-        .into_owned()
-        .collect();
+    let params: Vec<(String, String)> = url.query_pairs().into_owned().collect();
     let value = |name: &str| {
         let found: Vec<&String> = params
             .iter()
@@ -253,7 +266,9 @@ fn authorization_url_carries_the_request_and_the_pkce_challenge() {
     assert_eq!(value("code_challenge").len(), 43);
     // Nothing secret travels in the browser's URL.
     assert!(!response.redirect_url.contains(VERIFIER));
-    assert!(!response.redirect_url.contains(CLIENT_SECRET));
+    assert!(!response
+        .redirect_url
+        .contains(CLIENT_SECRET));
 }
 
 #[test]
@@ -270,7 +285,13 @@ fn without_pkce_or_scopes_the_url_has_neither() {
         .collect();
     assert_eq!(
         names,
-        ["display", "response_type", "client_id", "state", "redirect_uri"]
+        [
+            "display",
+            "response_type",
+            "client_id",
+            "state",
+            "redirect_uri"
+        ]
     );
 }
 
@@ -295,10 +316,19 @@ fn string_id_login_succeeds_with_basic_auth_and_pkce() {
     let authorization = header(&token, "authorization").expect("basic auth header");
     let expected = STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"));
     assert_eq!(authorization, format!("Basic {expected}"));
-    assert_eq!(form_value(&token, "grant_type").as_deref(), Some("authorization_code"));
+    assert_eq!(
+        form_value(&token, "grant_type").as_deref(),
+        Some("authorization_code")
+    );
     assert_eq!(form_value(&token, "code").as_deref(), Some(CODE));
-    assert_eq!(form_value(&token, "redirect_uri").as_deref(), Some(REDIRECT_URI));
-    assert_eq!(form_value(&token, "code_verifier").as_deref(), Some(VERIFIER));
+    assert_eq!(
+        form_value(&token, "redirect_uri").as_deref(),
+        Some(REDIRECT_URI)
+    );
+    assert_eq!(
+        form_value(&token, "code_verifier").as_deref(),
+        Some(VERIFIER)
+    );
     assert_eq!(form_value(&token, "client_secret"), None);
     assert_eq!(form_value(&token, "client_id"), None);
 
@@ -349,7 +379,10 @@ fn post_auth_sends_the_secret_in_the_body() {
     let token = idp.token_request();
     assert_eq!(header(&token, "authorization"), None);
     assert_eq!(form_value(&token, "client_id").as_deref(), Some(CLIENT_ID));
-    assert_eq!(form_value(&token, "client_secret").as_deref(), Some(CLIENT_SECRET));
+    assert_eq!(
+        form_value(&token, "client_secret").as_deref(),
+        Some(CLIENT_SECRET)
+    );
 }
 
 #[test]
@@ -367,7 +400,10 @@ fn facebook_preset_posts_its_secret() {
     assert_eq!(identity.issuer, "https://www.facebook.com");
     assert!(identity.email_verified, "Facebook emails count as verified");
     let token = idp.token_request();
-    assert_eq!(form_value(&token, "client_secret").as_deref(), Some(CLIENT_SECRET));
+    assert_eq!(
+        form_value(&token, "client_secret").as_deref(),
+        Some(CLIENT_SECRET)
+    );
 }
 
 #[test]
@@ -380,7 +416,10 @@ fn public_client_sends_its_id_and_no_secret() {
     assert_eq!(header(&token, "authorization"), None);
     assert_eq!(form_value(&token, "client_id").as_deref(), Some(CLIENT_ID));
     assert_eq!(form_value(&token, "client_secret"), None);
-    assert_eq!(form_value(&token, "code_verifier").as_deref(), Some(VERIFIER));
+    assert_eq!(
+        form_value(&token, "code_verifier").as_deref(),
+        Some(VERIFIER)
+    );
 }
 
 #[test]
@@ -417,7 +456,10 @@ fn provider_error_is_idp_error() {
         error.detail,
         "the identity provider returned access_denied: Permissions error??"
     );
-    assert!(idp.requests.borrow().is_empty(), "no exchange after an error");
+    assert!(
+        idp.requests.borrow().is_empty(),
+        "no exchange after an error"
+    );
 }
 
 #[test]
@@ -449,7 +491,13 @@ fn token_errors_are_token_exchange_failed() {
     let mut idp = FakeIdp::ada();
     idp.token_body = json!({ "error": "bad_verification_code", "error_uri": "x" });
     let error = assert_refused(finish(&idp), reason::TOKEN_EXCHANGE_FAILED);
-    assert!(error.detail.contains("bad_verification_code"), "{}", error.detail);
+    assert!(
+        error
+            .detail
+            .contains("bad_verification_code"),
+        "{}",
+        error.detail
+    );
 
     // Graph API: an error object.
     let mut idp = FakeIdp::ada();
@@ -510,9 +558,7 @@ fn missing_subject_is_userinfo_failed_with_the_document_shape() {
         let idp = FakeIdp::new(document.clone());
         let error = assert_refused(finish(&idp), reason::USERINFO_FAILED);
         assert!(error.detail.contains("/id"), "{}", error.detail);
-        let diagnostics = error
-            .diagnostics
-            .expect("diagnostics");
+        let diagnostics = error.diagnostics.expect("diagnostics");
         assert!(diagnostics.contains("email (string)"), "{diagnostics}");
     }
 }
