@@ -8,6 +8,7 @@
 //! 4. identity, read from the verified assertion only.
 
 mod checks;
+pub mod diagnostics;
 mod shape;
 mod verify;
 
@@ -72,7 +73,8 @@ pub struct Expected<'a> {
     pub now: i64,
 }
 
-/// Runs every ACS check on the form parameters.
+/// Runs every ACS check on the form parameters. A refusal of a message that decoded from
+/// base64 carries [`diagnostics`] for the tenant's administrators.
 pub fn consume(
     config: &Config,
     params: &[(String, String)],
@@ -80,8 +82,18 @@ pub fn consume(
 ) -> Result<ExternalIdentity, PluginError> {
     // 1. Size and shape (Bindings §3.5.4), before xmlsec or libxml2 see anything.
     let encoded = saml_response(params)?;
-    let text = decode(encoded)?;
-    let document = parse(&text)?;
+    let decoded = decode_base64(encoded)?;
+    check_decoded(config, &decoded, expected)
+        .map_err(|error| diagnostics::attach(error, &decoded, config, expected))
+}
+
+fn check_decoded(
+    config: &Config,
+    decoded: &[u8],
+    expected: &Expected<'_>,
+) -> Result<ExternalIdentity, PluginError> {
+    let text = decoded_text(decoded)?;
+    let document = parse(text)?;
     let root = document.root_element();
     if !xml::is(root, NS_PROTOCOL, "Response") {
         return Err(PluginError::new(reason::MALFORMED, "the root element is not samlp:Response"));
@@ -99,13 +111,13 @@ pub fn consume(
                 ));
             }
             shape::signature_algorithms(&document, config.allow_sha1)?;
-            let content = verify::verified_content(&text, config)?;
+            let content = verify::verified_content(text, config)?;
             Verified {
                 xml: content,
                 assertion_id: id.clone(),
             }
         }
-        AssertionShape::Encrypted => encrypted(config, &document, &text, shape.response_signed)?,
+        AssertionShape::Encrypted => encrypted(config, &document, text, shape.response_signed)?,
     };
     let verified_document = parse(&verified.xml).map_err(|_| {
         PluginError::new(reason::SIGNATURE_INVALID, "the verified content cannot be read back")
@@ -240,25 +252,29 @@ fn saml_response(params: &[(String, String)]) -> Result<&str, PluginError> {
     }
 }
 
-/// Base64 (line breaks tolerated), then UTF-8, with the decoded size limited.
-fn decode(encoded: &str) -> Result<String, PluginError> {
+/// Base64, line breaks tolerated.
+fn decode_base64(encoded: &str) -> Result<Vec<u8>, PluginError> {
     let compact: String = encoded
         .chars()
         .filter(|c| !matches!(c, '\r' | '\n' | ' ' | '\t'))
         .collect();
-    let bytes = STANDARD
+    STANDARD
         .decode(compact)
-        .map_err(|_| PluginError::new(reason::MALFORMED, "SAMLResponse is not base64"))?;
+        .map_err(|_| PluginError::new(reason::MALFORMED, "SAMLResponse is not base64"))
+}
+
+/// UTF-8 without DTD markup, with the decoded size limited.
+fn decoded_text(bytes: &[u8]) -> Result<&str, PluginError> {
     if bytes.len() > MAX_DECODED_BYTES {
         return Err(PluginError::new(
             reason::TOO_LARGE,
             format!("the decoded response is {} bytes, the limit is {MAX_DECODED_BYTES}", bytes.len()),
         ));
     }
-    if xml::has_dtd_markup(&bytes) {
+    if xml::has_dtd_markup(bytes) {
         return Err(PluginError::new(reason::DTD_FORBIDDEN, "the response contains a DOCTYPE or ENTITY declaration"));
     }
-    String::from_utf8(bytes).map_err(|_| PluginError::new(reason::MALFORMED, "the response is not UTF-8"))
+    std::str::from_utf8(bytes).map_err(|_| PluginError::new(reason::MALFORMED, "the response is not UTF-8"))
 }
 
 fn parse(text: &str) -> Result<Document<'_>, PluginError> {

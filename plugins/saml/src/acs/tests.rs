@@ -621,3 +621,98 @@ fn an_encrypted_signed_assertion_is_decrypted_and_verified() {
     let xml = test_idp::response_with(&spec, &body, idp());
     assert_eq!(code_with(&config, &xml, Some(REQUEST_ID)), reason::SIGNATURE_INVALID);
 }
+
+// ---- diagnostics ---------------------------------------------------------------------------
+
+fn refusal(xml: &str) -> gatehouse_plugin_sdk::PluginError {
+    run_with(&config_with(json!({})), xml, Some(REQUEST_ID)).unwrap_err()
+}
+
+#[test]
+fn a_wrong_audience_yields_redacted_diagnostics_for_the_administrator() {
+    let spec = Spec {
+        audience: Some("https://other-sp.test".into()),
+        sign_assertion: true,
+        ..Spec::default()
+    };
+    let xml = response(&spec);
+    let error = refusal(&xml);
+    assert_eq!(error.code, reason::AUDIENCE_MISMATCH);
+    let diagnostics = error.diagnostics.expect("diagnostics attached");
+
+    // The failed check, with what was found and what was expected.
+    assert!(diagnostics.contains(&format!("the Audience was https://other-sp.test, expected {SP_ENTITY}")));
+    assert!(diagnostics.contains(&format!("Audience: {SP_ENTITY}")));
+    // The decoded answer, with its structure visible.
+    assert!(diagnostics.contains("<saml:Audience>https://other-sp.test</saml:Audience>"));
+    assert!(diagnostics.contains(&format!("<saml:Issuer>{IDP_ENTITY}</saml:Issuer>")));
+    // Signature values and digests are redacted; none of the real ones appears.
+    assert!(diagnostics.contains("<ds:SignatureValue>[redacted]</ds:SignatureValue>"));
+    assert!(diagnostics.contains("<ds:DigestValue>[redacted]</ds:DigestValue>"));
+    let document = roxmltree::Document::parse(&xml).unwrap();
+    for value in document
+        .descendants()
+        .filter(|n| matches!(n.tag_name().name(), "SignatureValue" | "DigestValue"))
+        .filter_map(|n| n.text())
+    {
+        let compact: String = value.split_whitespace().collect();
+        assert!(!diagnostics.contains(&compact[..16]), "a signature or digest value leaked");
+    }
+    // The NameID and attribute values are masked; email domains stay.
+    assert!(diagnostics.contains("a***@example.com"));
+    assert!(!diagnostics.contains("ada@example.com"));
+    assert!(!diagnostics.contains("ada.attr"));
+    assert!(!diagnostics.contains("Ada Lovelace"));
+    assert!(diagnostics.contains("<saml:AttributeValue>A***</saml:AttributeValue>"));
+    // Never the posted base64.
+    assert!(!diagnostics.contains(&test_idp::encode(&xml)[..40]));
+    assert!(diagnostics.len() <= super::diagnostics::MAX_BYTES);
+}
+
+#[test]
+fn diagnostics_cover_every_refusal_after_decoding_and_none_before() {
+    // Before decoding there is nothing to show.
+    let config = config_with(json!({}));
+    let params = vec![("SAMLResponse".to_owned(), "%%%not base64%%%".to_owned())];
+    let error = consume(&config, &params, &expected(Some(REQUEST_ID))).unwrap_err();
+    assert!(error.diagnostics.is_none());
+    // A DTD or malformed XML: the check, but no body that could not be redacted.
+    let error = refusal(r#"<!DOCTYPE r [<!ENTITY x "ada@example.com">]><r>&x;</r>"#);
+    let diagnostics = error.diagnostics.unwrap();
+    assert!(diagnostics.contains("saml_dtd_forbidden"));
+    assert!(!diagnostics.contains("ada@example.com"));
+    let error = refusal("<r>ada@example.com");
+    let diagnostics = error.diagnostics.unwrap();
+    assert!(diagnostics.contains("not shown"));
+    assert!(!diagnostics.contains("ada@example.com"));
+    // Signature and encryption refusals carry them too.
+    let xml = response(&Spec::default()).replace("ada@example.com", "eve@example.com");
+    let diagnostics = refusal(&xml).diagnostics.unwrap();
+    assert!(diagnostics.contains("saml_signature_invalid"));
+    assert!(diagnostics.contains("e***@example.com"));
+    let xml = encrypted_response("http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p");
+    let diagnostics = refusal(&xml).diagnostics.unwrap();
+    assert!(diagnostics.contains("<xenc:CipherValue>[redacted]</xenc:CipherValue>"));
+}
+
+#[test]
+fn a_comment_in_the_name_id_is_noted_without_revealing_it() {
+    let spec = Spec {
+        name_id: "user@good.test<!---->.evil.test".into(),
+        audience: Some("https://other-sp.test".into()),
+        ..Spec::default()
+    };
+    // Refused either by the signature check or by the audience; both carry diagnostics.
+    let diagnostics = refusal(&response(&spec)).diagnostics.unwrap();
+    assert!(diagnostics.contains("u***@good.test.evil.test<!-- the value contained 1 comment(s) -->"));
+    assert!(!diagnostics.contains("user@"));
+}
+
+#[test]
+fn large_answers_are_cut_to_the_limit() {
+    let padding = format!("<samlp:Extensions>{}</samlp:Extensions>", "<x:y xmlns:x=\"urn:x\">padding</x:y>".repeat(2000));
+    let xml = response(&Spec::default()).replacen("<samlp:Status>", &format!("{padding}<samlp:Status>"), 1);
+    let diagnostics = refusal(&xml).diagnostics.unwrap();
+    assert!(diagnostics.len() <= super::diagnostics::MAX_BYTES);
+    assert!(diagnostics.ends_with("[truncated]\n"));
+}
