@@ -1,0 +1,1020 @@
+//! Hostile SAML answers through the real HTTP path, black box: a real SAML IdP (tests/saml-idp,
+//! saml-idp on Node) signs a genuine Response for a fresh SP-initiated login; the test captures
+//! its auto-post form instead of posting it, mutates the decoded XML (or re-signs it with the
+//! `xmlsec1` CLI), and posts it to the ACS with the genuine RelayState from the same browser,
+//! so the flow cookie, RelayState and InResponseTo are all valid and only the SAML checks can
+//! refuse it.
+//!
+//! Every refusal must be: an HTML error page (400, or 403 for a policy refusal) with
+//! `<code id="attempt-id">`, no session (no cookie, `GET /api/v1/session` 401), and a
+//! `login.failed` audit event with that attempt id, `protocol: "saml"` and the exact reason
+//! code of plugins/saml/src/reason.rs.
+//!
+//! Each case runs on SQLite and on PostgreSQL (`sqlite::NAME`, `postgres::NAME`), each in its
+//! own Gatehouse process with its own tenant. Needs node/npm, openssl and xmlsec1.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::saml::*;
+use common::*;
+use serde_json::{json, Value};
+
+macro_rules! on_both_stores {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    super::$scenario(super::Store::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    super::$scenario(super::Store::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(
+    c01_signatures_stripped,
+    c02_tampered_name_id,
+    c03_comment_injected_name_id,
+    c04_xsw_assertion_copy_before_signed_one,
+    c05_xsw_signed_assertion_moved_into_extensions,
+    c06_doctype_with_internal_entities,
+    c07_garbage_base64_and_non_xml,
+    c08_oversized_response,
+    c08_body_over_acs_limit_is_413,
+    c09_issuer_mismatch,
+    c10_audience_of_another_sp,
+    c11_in_response_to_of_another_login,
+    c12_signed_by_unknown_key_in_key_info,
+    c13_sha1_signature_by_the_idp_key,
+    control_resigned_by_the_idp_key_with_sha256_is_accepted,
+);
+
+// ---------------------------------------------------------------------------------------------
+// reason codes (plugins/saml/src/reason.rs; the host's own codes from the README)
+
+const SIGNATURE_MISSING: &str = "saml_signature_missing";
+const SIGNATURE_INVALID: &str = "saml_signature_invalid";
+const SIGNATURE_REFERENCE_INVALID: &str = "saml_signature_reference_invalid";
+const ASSERTION_COUNT: &str = "saml_assertion_count";
+const DUPLICATE_ID: &str = "saml_duplicate_id";
+const DTD_FORBIDDEN: &str = "saml_dtd_forbidden";
+const MALFORMED: &str = "saml_malformed";
+const TOO_LARGE: &str = "saml_too_large";
+const ISSUER_MISMATCH: &str = "saml_issuer_mismatch";
+const AUDIENCE_MISMATCH: &str = "saml_audience_mismatch";
+const IN_RESPONSE_TO_MISMATCH: &str = "saml_in_response_to_mismatch";
+const ALGORITHM_FORBIDDEN: &str = "saml_algorithm_forbidden";
+
+const RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
+const SHA256: &str = "http://www.w3.org/2001/04/xmlenc#sha256";
+const RSA_SHA1: &str = "http://www.w3.org/2000/09/xmldsig#rsa-sha1";
+const SHA1: &str = "http://www.w3.org/2000/09/xmldsig#sha1";
+
+/// The ACS's body limit (api/src/routes/browser.rs) and the plugin's encoded-size limit.
+const ACS_BODY_LIMIT: usize = 320 * 1024;
+const MAX_ENCODED: usize = 256 * 1024;
+
+// ---------------------------------------------------------------------------------------------
+// tenant, logins, posting
+
+const CONNECTION: &str = "hostile-saml";
+
+#[derive(Debug, Clone)]
+struct SamlTenant {
+    slug: String,
+    connection_id: String,
+    acs_url: String,
+    sp_entity_id: String,
+}
+
+/// The config that trusts the shared IdP's certificate, for `good.test`.
+fn trust(idp: &SamlIdp) -> Value {
+    json!({
+        "idp_entity_id": idp.entity_id(),
+        "sso_url": idp.sso_url(),
+        "certificates": [idp.certificate_pem()],
+        "allowed_domains": ["good.test"],
+    })
+}
+
+/// A tenant with a unique slug and one SAML connection with this config.
+async fn saml_tenant_with(gh: &Gatehouse, config: Value) -> SamlTenant {
+    let slug = unique("h-");
+    gh.create_tenant(&slug, &format!("Tenant {slug}"), &format!("https://app.{slug}.test/home"))
+        .await;
+    let page = gh
+        .admin_put(
+            &format!("/api/v1/tenants/{slug}/connections/{CONNECTION}"),
+            &json!({ "protocol": "saml", "label": "Hostile SAML", "config": config }),
+        )
+        .await;
+    page.assert_status(200);
+    let setup = page.json()["setup"].clone();
+    let acs_url = gh.url(&format!("/{slug}/sso/{CONNECTION}/acs"));
+    let sp_entity_id = gh.url(&format!("/{slug}/sso/{CONNECTION}/metadata"));
+    assert_eq!(setup["acs_url"], json!(acs_url), "{}", page.describe());
+    assert_eq!(setup["sp_entity_id"], json!(sp_entity_id), "{}", page.describe());
+    SamlTenant {
+        slug,
+        connection_id: CONNECTION.to_string(),
+        acs_url,
+        sp_entity_id,
+    }
+}
+
+async fn start(store: Store) -> (&'static SamlIdp, Gatehouse, SamlTenant) {
+    let idp = SamlIdp::shared().await;
+    let gh = Gatehouse::start(store).await;
+    let tenant = saml_tenant_with(&gh, trust(idp)).await;
+    (idp, gh, tenant)
+}
+
+fn profile_for(email: &str) -> SamlProfile {
+    SamlProfile::new(email, "Mallory", "Example")
+}
+
+fn good_profile() -> SamlProfile {
+    profile_for(&format!("{}@good.test", unique("user-")))
+}
+
+/// A fresh SP-initiated login in a fresh browser and the IdP's genuine, signed answer to it
+/// (captured, not posted).
+struct Login {
+    browser: reqwest::Client,
+    post: SamlPost,
+    relay_state: String,
+    /// The genuine SAMLResponse, decoded.
+    xml: String,
+}
+
+impl Login {
+    async fn genuine(
+        gh: &Gatehouse,
+        idp: &SamlIdp,
+        tenant: &SamlTenant,
+        profile: &SamlProfile,
+        options: SignInOptions,
+    ) -> Login {
+        let browser = browser();
+        let sso = start_saml_login(&browser, gh, &tenant.slug, idp).await;
+        let relay_state = query_param(&sso, "RelayState").expect("RelayState in the redirect");
+        let options = SignInOptions {
+            acs_url_fallback: Some(tenant.acs_url.clone()),
+            ..options
+        };
+        let post = idp
+            .sign_in_with(&browser, &sso, profile, &options)
+            .await;
+        assert_eq!(
+            post.acs_url,
+            tenant.acs_url,
+            "the IdP should post to the connection's ACS: {}",
+            post.page.describe()
+        );
+        assert_eq!(
+            post.relay_state(),
+            Some(relay_state.as_str()),
+            "the IdP should echo the RelayState: {}",
+            post.page.describe()
+        );
+        let xml = post.response_xml();
+        assert_eq!(
+            xml_attribute(&xml, "Response", "InResponseTo"),
+            post.request.id,
+            "{xml}"
+        );
+        assert!(count_elements(&xml, "Signature") >= 1, "the IdP signed nothing? {xml}");
+        Login {
+            browser,
+            post,
+            relay_state,
+            xml,
+        }
+    }
+
+    /// Posts this SAMLResponse value (already base64) with the genuine RelayState, from this
+    /// login's browser.
+    async fn post_encoded(&self, saml_response: &str) -> AcsOutcome {
+        post_to_acs(
+            &self.browser,
+            &self.post.acs_url,
+            &[
+                ("SAMLResponse", saml_response),
+                ("RelayState", self.relay_state.as_str()),
+            ],
+        )
+        .await
+    }
+
+    async fn post_xml(&self, xml: &str) -> AcsOutcome {
+        self.post_encoded(&encode_saml_response(xml))
+            .await
+    }
+}
+
+/// Only `?login=sso` in a fresh browser (for inputs that need no IdP answer).
+struct BareLogin {
+    browser: reqwest::Client,
+    relay_state: String,
+}
+
+impl BareLogin {
+    async fn start(gh: &Gatehouse, idp: &SamlIdp, tenant: &SamlTenant) -> BareLogin {
+        let browser = browser();
+        let sso = start_saml_login(&browser, gh, &tenant.slug, idp).await;
+        let relay_state = query_param(&sso, "RelayState").expect("RelayState in the redirect");
+        BareLogin {
+            browser,
+            relay_state,
+        }
+    }
+
+    async fn post_encoded(&self, tenant: &SamlTenant, saml_response: &str) -> AcsOutcome {
+        post_to_acs(
+            &self.browser,
+            &tenant.acs_url,
+            &[
+                ("SAMLResponse", saml_response),
+                ("RelayState", self.relay_state.as_str()),
+            ],
+        )
+        .await
+    }
+}
+
+/// Asserts the whole refusal contract and returns the `login.failed` event: no session cookie
+/// anywhere in the exchange, an HTML error page with this status and an attempt id, a
+/// `login.failed` event of that attempt with exactly this reason, protocol "saml", this
+/// tenant and connection, and no session for the browser.
+async fn assert_refused(
+    gh: &Gatehouse,
+    tenant: &SamlTenant,
+    browser: &reqwest::Client,
+    outcome: &AcsOutcome,
+    reason: &str,
+    status: u16,
+    case: &str,
+) -> Value {
+    outcome.post.assert_no_session_cookie();
+    let page = outcome.last();
+    page.assert_no_session_cookie();
+    assert!(
+        page.content_type()
+            .starts_with("text/html"),
+        "[{case}] expected an HTML error page: {}",
+        outcome.describe()
+    );
+    let attempt = page.attempt_id().unwrap_or_else(|| {
+        panic!(
+            "[{case}] error page without <code id=\"attempt-id\">UUID</code>: {}",
+            outcome.describe()
+        )
+    });
+    let event = failed_event(gh, &tenant.slug, &attempt, case).await;
+    assert_eq!(
+        event["reason"],
+        json!(reason),
+        "[{case}] login.failed of attempt {attempt} has the wrong reason: {event:#}\n{}",
+        outcome.describe()
+    );
+    assert_eq!(event["protocol"], json!("saml"), "[{case}] {event:#}");
+    assert_eq!(event["outcome"], json!("failed"), "[{case}] {event:#}");
+    assert_eq!(event["tenant"], json!(tenant.slug), "[{case}] {event:#}");
+    assert_eq!(
+        event["connection_id"],
+        json!(tenant.connection_id),
+        "[{case}] {event:#}"
+    );
+    assert_eq!(
+        page.status.as_u16(),
+        status,
+        "[{case}] refusal ({reason}) with the wrong status: {}",
+        outcome.describe()
+    );
+    gh.assert_no_session(browser).await;
+    event
+}
+
+/// Waits for the `login.failed` event of this attempt.
+async fn failed_event(gh: &Gatehouse, slug: &str, attempt: &str, case: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let events = gh
+            .audit(slug, &[("type", "login.failed")])
+            .await;
+        if let Some(event) = events
+            .into_iter()
+            .find(|e| e["attempt_id"] == json!(attempt))
+        {
+            return event;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "[{case}] no login.failed for attempt {attempt} at {slug}; events:\n{}",
+                serde_json::to_string_pretty(&gh.audit(slug, &[]).await).unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Nobody signed in at this tenant and nobody was provisioned.
+async fn assert_nobody_signed_in(gh: &Gatehouse, tenant: &SamlTenant) {
+    for kind in ["login.succeeded", "user.provisioned", "session.started"] {
+        let events = gh
+            .audit(&tenant.slug, &[("type", kind)])
+            .await;
+        assert!(events.is_empty(), "unexpected {kind}: {events:#?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// XML surgery on the IdP's (known, regular) output: no XML library, just careful string work
+
+/// The end (exclusive, after `>`) of the tag starting at `start`, skipping quoted values.
+fn tag_end(text: &str, start: usize) -> usize {
+    let bytes = text.as_bytes();
+    let mut quote: Option<u8> = None;
+    for (i, &b) in bytes
+        .iter()
+        .enumerate()
+        .skip(start)
+    {
+        match quote {
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None if b == b'"' || b == b'\'' => quote = Some(b),
+            None if b == b'>' => return i + 1,
+            None => {}
+        }
+    }
+    bytes.len()
+}
+
+/// Byte range (start of the start tag, end of the end tag) of the first element with this
+/// local name at or after `from`. Elements of that name must not nest (true for Signature,
+/// Assertion, NameID, Issuer).
+fn element_range(xml: &str, local: &str, from: usize) -> Option<(usize, usize)> {
+    let mut i = from;
+    while let Some(lt) = xml[i..].find('<').map(|p| p + i) {
+        let end = tag_end(xml, lt);
+        let name: String = xml[lt + 1..]
+            .chars()
+            .take_while(|c| !c.is_whitespace() && *c != '>' && *c != '/')
+            .collect();
+        let is_start = !matches!(xml.as_bytes().get(lt + 1), Some(b'/' | b'!' | b'?'));
+        if is_start && name.rsplit(':').next() == Some(local) {
+            if xml[lt..end].ends_with("/>") {
+                return Some((lt, end));
+            }
+            let close = format!("</{name}>");
+            let close_at = xml[end..].find(&close)? + end;
+            return Some((lt, close_at + close.len()));
+        }
+        i = lt + 1;
+    }
+    None
+}
+
+fn element<'a>(xml: &'a str, local: &str) -> &'a str {
+    let (start, end) =
+        element_range(xml, local, 0).unwrap_or_else(|| panic!("no {local} element in {xml}"));
+    &xml[start..end]
+}
+
+fn count_elements(xml: &str, local: &str) -> usize {
+    let mut count = 0;
+    let mut from = 0;
+    while let Some((start, _)) = element_range(xml, local, from) {
+        count += 1;
+        from = start + 1;
+    }
+    count
+}
+
+/// Removes every `Signature` element (whatever its prefix).
+fn strip_signatures(xml: &str) -> String {
+    let mut out = xml.to_string();
+    while let Some((start, end)) = element_range(&out, "Signature", 0) {
+        out.replace_range(start..end, "");
+    }
+    assert_eq!(count_elements(&out, "Signature"), 0, "{out}");
+    out
+}
+
+/// Replaces the text of the first `NameID` (no nested elements).
+fn with_name_id(xml: &str, text: &str) -> String {
+    let (start, end) = xml_text_range(xml, "NameID").unwrap_or_else(|| panic!("no NameID in {xml}"));
+    format!("{}{text}{}", &xml[..start], &xml[end..])
+}
+
+/// Replaces the `ID` attribute value of the element's start tag (the fragment starts with it).
+fn with_id(fragment: &str, id: &str) -> String {
+    let old = xml_attribute(fragment, "Assertion", "ID").expect("Assertion ID");
+    fragment.replacen(&format!("ID=\"{old}\""), &format!("ID=\"{id}\""), 1)
+}
+
+/// An attacker's assertion made from the genuine one: signature removed, this ID, NameID and
+/// email attribute set to `victim`.
+fn evil_assertion(genuine_assertion: &str, id: &str, victim: &str, genuine_email: &str) -> String {
+    let unsigned = strip_signatures(genuine_assertion);
+    let renamed = with_id(&unsigned, id);
+    let evil = with_name_id(&renamed, victim).replace(
+        &format!(">{genuine_email}</saml:AttributeValue>"),
+        &format!(">{victim}</saml:AttributeValue>"),
+    );
+    assert!(evil.contains(victim), "{evil}");
+    assert!(!evil.contains(genuine_email), "{evil}");
+    evil
+}
+
+fn evil_id() -> String {
+    format!("_evil{}", uuid::Uuid::new_v4().simple())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Re-signing with the xmlsec1 CLI
+
+/// The IdP's private key and certificate files: the fixture makes them with openssl in a
+/// `gatehouse-test-saml-idp-*` temporary dir (`idp-key.pem`, `idp-cert.pem`) and does not
+/// expose the key; find the dir whose certificate is the shared IdP's.
+fn idp_key_files(idp: &SamlIdp) -> (PathBuf, PathBuf) {
+    let temp = std::env::temp_dir();
+    let entries = std::fs::read_dir(&temp).unwrap_or_else(|e| panic!("read {}: {e}", temp.display()));
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        let named = entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("gatehouse-test-saml-idp-");
+        if !named || !dir.is_dir() {
+            continue;
+        }
+        let cert = dir.join("idp-cert.pem");
+        let key = dir.join("idp-key.pem");
+        if std::fs::read_to_string(&cert).is_ok_and(|pem| pem == idp.certificate_pem()) && key.exists() {
+            return (key, cert);
+        }
+    }
+    panic!(
+        "the shared SAML IdP's key (idp-key.pem next to its certificate) was not found under {}",
+        temp.display()
+    );
+}
+
+/// An empty enveloped `ds:Signature` over the element with this ID: exclusive c14n, these
+/// algorithms, and `<ds:X509Data/>` for xmlsec to fill with the signing certificate.
+fn signature_template(id: &str, signature_method: &str, digest_method: &str) -> String {
+    format!(
+        concat!(
+            r#"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo>"#,
+            r#"<ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>"#,
+            r#"<ds:SignatureMethod Algorithm="{sm}"/>"#,
+            r##"<ds:Reference URI="#{id}"><ds:Transforms>"##,
+            r#"<ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/>"#,
+            r#"<ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>"#,
+            r#"</ds:Transforms><ds:DigestMethod Algorithm="{dm}"/><ds:DigestValue></ds:DigestValue>"#,
+            r#"</ds:Reference></ds:SignedInfo><ds:SignatureValue></ds:SignatureValue>"#,
+            r#"<ds:KeyInfo><ds:X509Data/></ds:KeyInfo></ds:Signature>"#
+        ),
+        sm = signature_method,
+        dm = digest_method,
+        id = id
+    )
+}
+
+fn run(command: &mut Command, what: &str) -> String {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{what} failed ({}): {text}", output.status);
+    text
+}
+
+/// Strips every signature of the genuine Response and signs the Response (only) again with
+/// this key and these algorithms, with the certificate in KeyInfo. Checks with
+/// `xmlsec1 --verify` against `cert` that the result is a valid signature, so a refusal can
+/// only be about who signed or how.
+fn resign_response(
+    xml: &str,
+    key: &Path,
+    cert: &Path,
+    signature_method: &str,
+    digest_method: &str,
+) -> String {
+    let unsigned = strip_signatures(xml);
+    let response_id = xml_attribute(&unsigned, "Response", "ID").expect("Response ID");
+    // SAML Core §3.2.2: the Signature follows the Response's Issuer.
+    let (_, issuer_end) = element_range(&unsigned, "Issuer", 0).expect("Response Issuer");
+    let template = format!(
+        "{}{}{}",
+        &unsigned[..issuer_end],
+        signature_template(&response_id, signature_method, digest_method),
+        &unsigned[issuer_end..]
+    );
+    let dir = tempfile::Builder::new()
+        .prefix("gatehouse-test-saml-hostile-")
+        .tempdir()
+        .expect("temporary dir");
+    let template_path = dir.path().join("template.xml");
+    let signed_path = dir.path().join("signed.xml");
+    std::fs::write(&template_path, &template).expect("write the template");
+    run(
+        Command::new("xmlsec1")
+            .arg("--sign")
+            .arg("--privkey-pem")
+            .arg(format!("{},{}", key.display(), cert.display()))
+            .args(["--id-attr:ID", "urn:oasis:names:tc:SAML:2.0:protocol:Response"])
+            .arg("--output")
+            .arg(&signed_path)
+            .arg(&template_path),
+        "xmlsec1 --sign (is xmlsec1 installed?)",
+    );
+    let signed = std::fs::read_to_string(&signed_path).expect("read the signed response");
+    let verified = run(
+        Command::new("xmlsec1")
+            .arg("--verify")
+            .arg("--pubkey-cert-pem")
+            .arg(cert)
+            .args(["--id-attr:ID", "urn:oasis:names:tc:SAML:2.0:protocol:Response"])
+            .arg(&signed_path),
+        "xmlsec1 --verify of the re-signed response",
+    );
+    assert!(verified.contains("OK"), "xmlsec1 --verify: {verified}");
+    assert_eq!(count_elements(&signed, "Signature"), 1, "{signed}");
+    assert_eq!(
+        count_elements(&signed, "X509Certificate"),
+        1,
+        "xmlsec should put the signing certificate in KeyInfo: {signed}"
+    );
+    signed
+}
+
+/// Whether `xmlsec1 --verify` accepts the first signature of this Response with this
+/// certificate (IDs of Responses and Assertions registered).
+fn xmlsec_verifies(xml: &str, cert_pem: &str) -> bool {
+    let dir = tempfile::Builder::new()
+        .prefix("gatehouse-test-saml-hostile-")
+        .tempdir()
+        .expect("temporary dir");
+    let xml_path = dir.path().join("response.xml");
+    let cert_path = dir.path().join("cert.pem");
+    std::fs::write(&xml_path, xml).expect("write the response");
+    std::fs::write(&cert_path, cert_pem).expect("write the certificate");
+    let output = Command::new("xmlsec1")
+        .arg("--verify")
+        .arg("--pubkey-cert-pem")
+        .arg(&cert_path)
+        .args(["--id-attr:ID", "urn:oasis:names:tc:SAML:2.0:protocol:Response"])
+        .args(["--id-attr:ID", "urn:oasis:names:tc:SAML:2.0:assertion:Assertion"])
+        .arg(&xml_path)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run xmlsec1 --verify: {e}"));
+    output.status.success()
+}
+
+// ---------------------------------------------------------------------------------------------
+// cases
+
+/// 1. Every ds:Signature removed (Response and Assertion), in both signing modes.
+async fn c01_signatures_stripped(store: Store) {
+    let (idp, gh, tenant) = start(store).await;
+    for assertion_only in [false, true] {
+        let case = format!("signatures stripped (assertion_only={assertion_only})");
+        let options = SignInOptions {
+            assertion_only,
+            ..SignInOptions::default()
+        };
+        let login = Login::genuine(&gh, idp, &tenant, &good_profile(), options).await;
+        let expected_signatures = if assertion_only { 1 } else { 2 };
+        assert_eq!(count_elements(&login.xml, "Signature"), expected_signatures, "{}", login.xml);
+        let outcome = login
+            .post_xml(&strip_signatures(&login.xml))
+            .await;
+        assert_refused(&gh, &tenant, &login.browser, &outcome, SIGNATURE_MISSING, 400, &case).await;
+    }
+    assert_nobody_signed_in(&gh, &tenant).await;
+}
+
+/// 2. The NameID and the email attribute changed to another user of the allowed domain.
+async fn c02_tampered_name_id(store: Store) {
+    let (idp, gh, tenant) = start(store).await;
+    let profile = good_profile();
+    let login = Login::genuine(&gh, idp, &tenant, &profile, SignInOptions::default()).await;
+    let victim = format!("{}@good.test", unique("ceo-"));
+    let tampered = login.xml.replace(&profile.email, &victim);
+    assert_eq!(xml_text(&tampered, "NameID").as_deref(), Some(victim.as_str()));
+    // The verifier used as evidence in case 3 tells the two apart.
+    assert!(xmlsec_verifies(&login.xml, idp.certificate_pem()), "{}", login.xml);
+    assert!(!xmlsec_verifies(&tampered, idp.certificate_pem()), "{tampered}");
+    let outcome = login.post_xml(&tampered).await;
+    assert_refused(&gh, &tenant, &login.browser, &outcome, SIGNATURE_INVALID, 400, "tampered NameID")
+        .await;
+    assert_nobody_signed_in(&gh, &tenant).await;
+}
+
+/// 3. Comment injection into the NameID.
+///
+/// (a) A comment plus text appended to a genuine `user@good.test` (`user@good.test<!---->.evil.test`):
+///     the signed text changes, so the signature fails: `saml_signature_invalid`.
+/// (b) The classic attack (CVE-2017-11427 class): the IdP genuinely signs
+///     `user@good.test.evil.test` (an account the attacker controls at an IdP the tenant
+///     trusts); the attacker inserts `<!---->` after `user@good.test`. Comments are not part of
+///     the exclusive-c14n (without comments) digest, so the signature still verifies (checked
+///     here with `xmlsec1 --verify`); an SP that reads only the first text node would sign in
+///     `user@good.test`. Observed: `saml_signature_invalid`, because samael's reduce step
+///     (`reduce_xml_to_signed`, mode ValidateAndMarkNoAncestors) maps the verified, comment-free
+///     pre-digest fragment back onto the original tree node by node, and the comment-split text
+///     nodes do not match, so samael fails closed. The refusal is safe; the reason (and the
+///     detail "no configured IdP certificate verifies the signature") is imprecise, since the
+///     signature itself is valid. Had it got past samael, the plugin reads the NameID with
+///     `full_text` (all text nodes), so the domain check would refuse `good.test.evil.test`.
+async fn c03_comment_injected_name_id(store: Store) {
+    let (idp, gh, tenant) = start(store).await;
+
+    // (a)
+    let profile = good_profile();
+    let login = Login::genuine(&gh, idp, &tenant, &profile, SignInOptions::default()).await;
+    let injected = with_name_id(&login.xml, &format!("{}<!---->.evil.test", profile.email));
+    let outcome = login.post_xml(&injected).await;
+    assert_refused(
+        &gh,
+        &tenant,
+        &login.browser,
+        &outcome,
+        SIGNATURE_INVALID,
+        400,
+        "comment + text appended to the NameID",
+    )
+    .await;
+
+    // (b)
+    let victim = format!("{}@good.test", unique("ceo-"));
+    let signed_value = format!("{victim}.evil.test");
+    let login = Login::genuine(&gh, idp, &tenant, &profile_for(&signed_value), SignInOptions::default()).await;
+    assert_eq!(xml_text(&login.xml, "NameID").as_deref(), Some(signed_value.as_str()));
+    let injected = login.xml.replace(
+        &format!(">{signed_value}<"),
+        &format!(">{victim}<!---->.evil.test<"),
+    );
+    assert_eq!(
+        injected
+            .matches("<!---->")
+            .count(),
+        2,
+        "the comment goes into the NameID and the email attribute: {injected}"
+    );
+    assert!(
+        xmlsec_verifies(&injected, idp.certificate_pem()),
+        "the comment must leave the IdP's signature valid: {injected}"
+    );
+    let outcome = login.post_xml(&injected).await;
+    let event = assert_refused(
+        &gh,
+        &tenant,
+        &login.browser,
+        &outcome,
+        SIGNATURE_INVALID,
+        400,
+        "comment injected into a signed NameID",
+    )
+    .await;
+    assert!(event["email"].is_null(), "no identity may come out of it: {event:#}");
+    assert_nobody_signed_in(&gh, &tenant).await;
+}
+
+/// 4. XML signature wrapping: an unsigned copy of the assertion naming the attacker's victim,
+/// inserted before the signed one; with a new ID and with the signed one's ID.
+async fn c04_xsw_assertion_copy_before_signed_one(store: Store) {
+    let (idp, gh, tenant) = start(store).await;
+    for assertion_only in [false, true] {
+        for same_id in [false, true] {
+            let case = format!("XSW copy before the signed assertion (same_id={same_id}, assertion_only={assertion_only})");
+            let profile = good_profile();
+            let options = SignInOptions {
+                assertion_only,
+                ..SignInOptions::default()
+            };
+            let login = Login::genuine(&gh, idp, &tenant, &profile, options).await;
+            let genuine = element(&login.xml, "Assertion");
+            let genuine_id = xml_attribute(genuine, "Assertion", "ID").expect("Assertion ID");
+            let id = if same_id { genuine_id } else { evil_id() };
+            let victim = format!("{}@good.test", unique("ceo-"));
+            let evil = evil_assertion(genuine, &id, &victim, &profile.email);
+            let wrapped = login
+                .xml
+                .replacen(genuine, &format!("{evil}{genuine}"), 1);
+            assert_eq!(count_elements(&wrapped, "Assertion"), 2, "{wrapped}");
+            let outcome = login.post_xml(&wrapped).await;
+            let reason = if same_id { DUPLICATE_ID } else { ASSERTION_COUNT };
+            assert_refused(&gh, &tenant, &login.browser, &outcome, reason, 400, &case).await;
+        }
+    }
+    assert_nobody_signed_in(&gh, &tenant).await;
+}
+
+/// 5. XML signature wrapping: the signed assertion moved into `samlp:Extensions` (where SAML
+/// Core allows arbitrary content), an unsigned evil assertion in its place.
+///
+/// Observed reason: `saml_signature_reference_invalid`. The shape checks run in the order
+/// unique IDs, signature references, assertion count; the evil assertion has its own ID, so
+/// the first check that trips is the reference check: the moved assertion's ds:Signature now
+/// sits on an Assertion whose parent is Extensions, not the Response ("a signature sits outside
+/// a Response or Assertion"), before the assertion count (2) is even looked at.
+async fn c05_xsw_signed_assertion_moved_into_extensions(store: Store) {
+    let (idp, gh, tenant) = start(store).await;
+    for assertion_only in [false, true] {
+        let case = format!("XSW signed assertion in Extensions (assertion_only={assertion_only})");
+        let profile = good_profile();
+        let options = SignInOptions {
+            assertion_only,
+            ..SignInOptions::default()
+        };
+        let login = Login::genuine(&gh, idp, &tenant, &profile, options).await;
+        let genuine = element(&login.xml, "Assertion").to_string();
+        let victim = format!("{}@good.test", unique("ceo-"));
+        let evil = evil_assertion(&genuine, &evil_id(), &victim, &profile.email);
+        // The genuine assertion's place gets the evil one; the genuine one goes into
+        // Extensions, which the schema puts before Status.
+        let swapped = login.xml.replacen(&genuine, &evil, 1);
+        let (status_start, _) = element_range(&swapped, "Status", 0).expect("Status");
+        let wrapped = format!(
+            "{}<samlp:Extensions>{genuine}</samlp:Extensions>{}",
+            &swapped[..status_start],
+            &swapped[status_start..]
+        );
+        assert_eq!(count_elements(&wrapped, "Assertion"), 2, "{wrapped}");
+        let outcome = login.post_xml(&wrapped).await;
+        assert_refused(
+            &gh,
+            &tenant,
+            &login.browser,
+            &outcome,
+            SIGNATURE_REFERENCE_INVALID,
+            400,
+            &case,
+        )
+        .await;
+    }
+    assert_nobody_signed_in(&gh, &tenant).await;
+}
+
+/// 6. A DOCTYPE with internal entities (billion laughs) before the genuine Response, the
+/// entity used in the NameID.
+async fn c06_doctype_with_internal_entities(store: Store) {
+    let (idp, gh, tenant) = start(store).await;
+    let profile = good_profile();
+    let login = Login::genuine(&gh, idp, &tenant, &profile, SignInOptions::default()).await;
+    let mut doctype = String::from("<!DOCTYPE samlp:Response [\n<!ENTITY lol \"lol\">\n");
+    for level in 1..=9 {
+        let previous = if level == 1 {
+            "lol".to_string()
+        } else {
+            format!("lol{}", level - 1)
+        };
+        doctype.push_str(&format!(
+            "<!ENTITY lol{level} \"{}\">\n",
+            format!("&{previous};").repeat(10)
+        ));
+    }
+    doctype.push_str("]>\n");
+    let hostile = format!(
+        "{doctype}{}",
+        with_name_id(&login.xml, &format!("{}&lol9;", profile.email))
+    );
+    let outcome = login.post_xml(&hostile).await;
+    assert_refused(&gh, &tenant, &login.browser, &outcome, DTD_FORBIDDEN, 400, "billion laughs DOCTYPE")
+        .await;
+    assert_nobody_signed_in(&gh, &tenant).await;
+}
+
+/// 7. Not base64; base64 of text that is not XML; base64 of XML that is not a samlp:Response.
+async fn c07_garbage_base64_and_non_xml(store: Store) {
+    let (idp, gh, tenant) = start(store).await;
+    let not_xml = encode_saml_response("this is not XML at all <<< & >>>");
+    let not_response = encode_saml_response(r#"<html xmlns="http://www.w3.org/1999/xhtml"><body/></html>"#);
+    for (case, value) in [
+        ("garbage base64", "!!! not base64 *** %%% ~~~"),
+        ("base64 of non-XML", not_xml.as_str()),
+        ("base64 of XML that is not a Response", not_response.as_str()),
+    ] {
+        let login = BareLogin::start(&gh, idp, &tenant).await;
+        let outcome = login.post_encoded(&tenant, value).await;
+        assert_refused(&gh, &tenant, &login.browser, &outcome, MALFORMED, 400, case).await;
+    }
+    assert_nobody_signed_in(&gh, &tenant).await;
+}
+
+/// 8. The genuine response padded (inside a comment) to more than 256 KiB of base64, while the
+/// whole form stays under the ACS's 320 KiB body limit: the plugin's size check refuses it.
+async fn c08_oversized_response(store: Store) {
+    let (idp, gh, tenant) = start(store).await;
+    let login = Login::genuine(&gh, idp, &tenant, &good_profile(), SignInOptions::default()).await;
+    // Base64 of "AAA" is "QUFB": the padding costs nothing extra in the form encoding.
+    let target_encoded = 270 * 1024;
+    let padding = "A".repeat(target_encoded * 3 / 4 - login.xml.len());
+    let close = "</samlp:Response>";
+    assert!(login.xml.ends_with(close), "{}", login.xml);
+    let padded = format!(
+        "{}<!--{padding}-->{close}",
+        &login.xml[..login.xml.len() - close.len()]
+    );
+    let encoded = encode_saml_response(&padded);
+    let body_len = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("SAMLResponse", &encoded)
+        .append_pair("RelayState", &login.relay_state)
+        .finish()
+        .len();
+    assert!(encoded.len() > MAX_ENCODED, "{} bytes", encoded.len());
+    assert!(body_len < ACS_BODY_LIMIT, "the form is {body_len} bytes");
+    let outcome = login.post_encoded(&encoded).await;
+    assert_refused(&gh, &tenant, &login.browser, &outcome, TOO_LARGE, 400, "oversized SAMLResponse")
+        .await;
+    assert_nobody_signed_in(&gh, &tenant).await;
+}
+
+/// 8b. A form over the ACS's 320 KiB body limit: 413 and a plain page, before any attempt.
+async fn c08_body_over_acs_limit_is_413(store: Store) {
+    let (idp, gh, tenant) = start(store).await;
+    let login = BareLogin::start(&gh, idp, &tenant).await;
+    let huge = "A".repeat(ACS_BODY_LIMIT + 64 * 1024);
+    let response = login
+        .browser
+        .post(&tenant.acs_url)
+        .form(&[
+            ("SAMLResponse", huge.as_str()),
+            ("RelayState", login.relay_state.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {} with a {} byte form: {e}", tenant.acs_url, huge.len()));
+    let page = Page::read(&tenant.acs_url, response).await;
+    page.assert_status(413);
+    assert!(
+        page.content_type()
+            .starts_with("text/html"),
+        "{}",
+        page.describe()
+    );
+    assert!(page.location().is_none(), "{}", page.describe());
+    assert!(page.attempt_id().is_none(), "no attempt for an unread form: {}", page.describe());
+    page.assert_no_session_cookie();
+    gh.assert_no_session(&login.browser).await;
+    let failed = gh
+        .audit(&tenant.slug, &[("type", "login.failed")])
+        .await;
+    assert!(failed.is_empty(), "no login.failed for an unread form: {failed:#?}");
+    assert_nobody_signed_in(&gh, &tenant).await;
+}
+
+/// 9. The connection trusts the IdP's certificate but names another IdP entity ID: the
+/// genuine, validly signed response carries the real IdP's Issuer.
+async fn c09_issuer_mismatch(store: Store) {
+    let idp = SamlIdp::shared().await;
+    let gh = Gatehouse::start(store).await;
+    let mut config = trust(idp);
+    config["idp_entity_id"] = json!("urn:gatehouse:test:some-other-idp");
+    let tenant = saml_tenant_with(&gh, config).await;
+    let login = Login::genuine(&gh, idp, &tenant, &good_profile(), SignInOptions::default()).await;
+    assert_eq!(xml_text(&login.xml, "Issuer").as_deref(), Some(idp.entity_id()));
+    let outcome = login
+        .post_encoded(login.post.saml_response())
+        .await;
+    assert_refused(&gh, &tenant, &login.browser, &outcome, ISSUER_MISMATCH, 400, "Issuer mismatch").await;
+    assert_nobody_signed_in(&gh, &tenant).await;
+}
+
+/// 10. The real IdP signs a response for another SP's audience (saml-idp's audience setting).
+async fn c10_audience_of_another_sp(store: Store) {
+    let (idp, gh, tenant) = start(store).await;
+    let other = "https://other-sp.example/saml/metadata";
+    let options = SignInOptions {
+        audience: Some(other.to_string()),
+        ..SignInOptions::default()
+    };
+    let login = Login::genuine(&gh, idp, &tenant, &good_profile(), options).await;
+    assert_eq!(xml_text(&login.xml, "Audience").as_deref(), Some(other), "{}", login.xml);
+    assert_ne!(other, tenant.sp_entity_id);
+    let outcome = login
+        .post_encoded(login.post.saml_response())
+        .await;
+    assert_refused(&gh, &tenant, &login.browser, &outcome, AUDIENCE_MISMATCH, 400, "wrong Audience").await;
+    assert_nobody_signed_in(&gh, &tenant).await;
+}
+
+/// 11. The IdP's genuine answer to login 1 (browser 1), posted with login 2's RelayState from
+/// browser 2: flow cookie and RelayState are valid for login 2, InResponseTo names login 1.
+async fn c11_in_response_to_of_another_login(store: Store) {
+    let (idp, gh, tenant) = start(store).await;
+    let first = Login::genuine(&gh, idp, &tenant, &good_profile(), SignInOptions::default()).await;
+    let second = BareLogin::start(&gh, idp, &tenant).await;
+    assert_ne!(first.relay_state, second.relay_state);
+    let outcome = second
+        .post_encoded(&tenant, first.post.saml_response())
+        .await;
+    assert_refused(
+        &gh,
+        &tenant,
+        &second.browser,
+        &outcome,
+        IN_RESPONSE_TO_MISMATCH,
+        400,
+        "InResponseTo of another login",
+    )
+    .await;
+    assert_nobody_signed_in(&gh, &tenant).await;
+}
+
+/// 12. Signatures stripped, the Response re-signed (validly, rsa-sha256) by a fresh key whose
+/// certificate travels in KeyInfo: keys inside the message are never used.
+async fn c12_signed_by_unknown_key_in_key_info(store: Store) {
+    let (idp, gh, tenant) = start(store).await;
+    let profile = good_profile();
+    let login = Login::genuine(&gh, idp, &tenant, &profile, SignInOptions::default()).await;
+    let keys = tempfile::Builder::new()
+        .prefix("gatehouse-test-saml-hostile-keys-")
+        .tempdir()
+        .expect("temporary dir");
+    let (attacker, cert, key) = generate_certificate_in(keys.path(), "attacker", "Attacker IdP");
+    let signed = resign_response(&login.xml, &key, &cert, RSA_SHA256, SHA256);
+    let embedded: String = attacker
+        .cert_pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let carried: String = xml_text(&signed, "X509Certificate")
+        .expect("X509Certificate")
+        .split_whitespace()
+        .collect();
+    assert_eq!(carried, embedded, "the attacker's certificate must be in KeyInfo");
+    let outcome = login.post_xml(&signed).await;
+    assert_refused(
+        &gh,
+        &tenant,
+        &login.browser,
+        &outcome,
+        SIGNATURE_INVALID,
+        400,
+        "signed by an unknown key in KeyInfo",
+    )
+    .await;
+    assert_nobody_signed_in(&gh, &tenant).await;
+}
+
+/// 13. Signatures stripped, the Response re-signed by the IdP's own key with rsa-sha1/sha1:
+/// a valid signature by the trusted key, refused only for its algorithm.
+async fn c13_sha1_signature_by_the_idp_key(store: Store) {
+    let (idp, gh, tenant) = start(store).await;
+    let (key, cert) = idp_key_files(idp);
+    let login = Login::genuine(&gh, idp, &tenant, &good_profile(), SignInOptions::default()).await;
+    let signed = resign_response(&login.xml, &key, &cert, RSA_SHA1, SHA1);
+    let outcome = login.post_xml(&signed).await;
+    assert_refused(&gh, &tenant, &login.browser, &outcome, ALGORITHM_FORBIDDEN, 400, "SHA-1 signature")
+        .await;
+    assert_nobody_signed_in(&gh, &tenant).await;
+}
+
+/// Control for 12 and 13: the same re-signing with the IdP's own key and rsa-sha256 is
+/// accepted, so those refusals are about the key and the algorithm, not the re-signing.
+async fn control_resigned_by_the_idp_key_with_sha256_is_accepted(store: Store) {
+    let (idp, gh, tenant) = start(store).await;
+    let (key, cert) = idp_key_files(idp);
+    let profile = good_profile();
+    let login = Login::genuine(&gh, idp, &tenant, &profile, SignInOptions::default()).await;
+    let signed = resign_response(&login.xml, &key, &cert, RSA_SHA256, SHA256);
+    let outcome = login.post_xml(&signed).await;
+    let page = outcome
+        .continued
+        .as_ref()
+        .unwrap_or_else(|| panic!("no follow-up: {}", outcome.describe()));
+    assert_eq!(page.status.as_u16(), 302, "{}", outcome.describe());
+    assert!(
+        page.set_cookie("gatehouse_session")
+            .is_some(),
+        "{}",
+        outcome.describe()
+    );
+    let session = gh.assert_session(&login.browser).await;
+    assert_eq!(session["email"], json!(profile.email), "{session:#}");
+    assert_eq!(session["tenant"], json!(tenant.slug), "{session:#}");
+}
