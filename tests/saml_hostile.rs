@@ -59,6 +59,7 @@ on_both_stores!(
     c11_in_response_to_of_another_login,
     c12_signed_by_unknown_key_in_key_info,
     c13_sha1_signature_by_the_idp_key,
+    c14_unsigned_response_fields_when_only_the_assertion_is_signed,
     control_resigned_by_the_idp_key_with_sha256_is_accepted,
 );
 
@@ -77,6 +78,8 @@ const ISSUER_MISMATCH: &str = "saml_issuer_mismatch";
 const AUDIENCE_MISMATCH: &str = "saml_audience_mismatch";
 const IN_RESPONSE_TO_MISMATCH: &str = "saml_in_response_to_mismatch";
 const ALGORITHM_FORBIDDEN: &str = "saml_algorithm_forbidden";
+const DESTINATION_MISMATCH: &str = "saml_destination_mismatch";
+const STATUS_NOT_SUCCESS: &str = "saml_status_not_success";
 
 const RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
 const SHA256: &str = "http://www.w3.org/2001/04/xmlenc#sha256";
@@ -991,6 +994,65 @@ async fn c13_sha1_signature_by_the_idp_key(store: Store) {
     let outcome = login.post_xml(&signed).await;
     assert_refused(&gh, &tenant, &login.browser, &outcome, ALGORITHM_FORBIDDEN, 400, "SHA-1 signature")
         .await;
+    assert_nobody_signed_in(&gh, &tenant).await;
+}
+
+/// 14 (beyond the list). Only the Assertion signed (saml-idp `signResponse=false`), and the
+/// unsigned Response's Destination, Issuer or Status changed: samael drops unsigned content,
+/// so these must be checked on the Response itself (issue 3, "checked even when only the
+/// Assertion is signed").
+async fn c14_unsigned_response_fields_when_only_the_assertion_is_signed(store: Store) {
+    let (idp, gh, tenant) = start(store).await;
+    let success = "urn:oasis:names:tc:SAML:2.0:status:Success";
+    let responder = "urn:oasis:names:tc:SAML:2.0:status:Responder";
+    type Mutation = Box<dyn Fn(&str, &SamlTenant, &SamlIdp) -> String>;
+    let cases: Vec<(&str, Mutation, &str)> = vec![
+        (
+            "unsigned Response Destination changed",
+            Box::new(|xml, tenant, _| {
+                let attacker = tenant.acs_url.replace("/acs", "/elsewhere");
+                xml.replacen(
+                    &format!("Destination=\"{}\"", tenant.acs_url),
+                    &format!("Destination=\"{attacker}\""),
+                    1,
+                )
+            }),
+            DESTINATION_MISMATCH,
+        ),
+        (
+            "unsigned Response Issuer changed",
+            Box::new(|xml, _, idp| {
+                xml.replacen(
+                    &format!(">{}</saml:Issuer>", idp.entity_id()),
+                    ">urn:gatehouse:test:some-other-idp</saml:Issuer>",
+                    1,
+                )
+            }),
+            ISSUER_MISMATCH,
+        ),
+        (
+            "unsigned Response Status changed",
+            Box::new(move |xml, _, _| xml.replacen(success, responder, 1)),
+            STATUS_NOT_SUCCESS,
+        ),
+    ];
+    for (case, mutate, reason) in cases {
+        let options = SignInOptions {
+            assertion_only: true,
+            ..SignInOptions::default()
+        };
+        let login = Login::genuine(&gh, idp, &tenant, &good_profile(), options).await;
+        let (assertion_start, _) = element_range(&login.xml, "Assertion", 0).expect("Assertion");
+        assert!(
+            element_range(&login.xml[..assertion_start], "Signature", 0).is_none(),
+            "the Response itself must be unsigned: {}",
+            login.xml
+        );
+        let mutated = mutate(&login.xml, &tenant, idp);
+        assert_ne!(mutated, login.xml, "[{case}] nothing changed");
+        let outcome = login.post_xml(&mutated).await;
+        assert_refused(&gh, &tenant, &login.browser, &outcome, reason, 400, case).await;
+    }
     assert_nobody_signed_in(&gh, &tenant).await;
 }
 
