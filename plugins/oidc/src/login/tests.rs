@@ -219,6 +219,8 @@ fn finish_request(params: &[(&str, &str)]) -> FinishLoginRequest {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
+        request_id: None,
+        sp_entity_id: String::new(),
     }
 }
 
@@ -664,6 +666,8 @@ fn begin_login_builds_the_authorization_url() {
             state: STATE.into(),
             nonce: NONCE.into(),
             pkce_verifier: VERIFIER.into(),
+            request_id: String::new(),
+            sp_entity_id: String::new(),
         },
     )
     .expect("begin");
@@ -709,6 +713,8 @@ fn begin_login_maps_transport_failures() {
         state: STATE.into(),
         nonce: NONCE.into(),
         pkce_verifier: VERIFIER.into(),
+        request_id: String::new(),
+        sp_entity_id: String::new(),
     };
     let mut idp = FakeIdp::new(String::new());
     idp.blocked = true;
