@@ -52,6 +52,7 @@ on_both_stores!(
     c05_xsw_signed_assertion_moved_into_extensions,
     c06_doctype_with_internal_entities,
     c07_garbage_base64_and_non_xml,
+    c07_deep_nesting_is_refused_and_the_service_survives,
     c08_oversized_response,
     c08_body_over_acs_limit_is_413,
     c09_issuer_mismatch,
@@ -825,6 +826,38 @@ async fn c07_garbage_base64_and_non_xml(store: Store) {
         let outcome = login.post_encoded(&tenant, value).await;
         assert_refused(&gh, &tenant, &login.browser, &outcome, MALFORMED, 400, case).await;
     }
+    assert_nobody_signed_in(&gh, &tenant).await;
+}
+
+/// 7b. Elements nested thousands deep (a stack-exhaustion attempt) in the ACS input and in
+/// pasted IdP metadata: refused as malformed, and the service keeps answering.
+async fn c07_deep_nesting_is_refused_and_the_service_survives(store: Store) {
+    let (idp, gh, tenant) = start(store).await;
+    for depth in [500usize, 20_000] {
+        let deep = format!(
+            "<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" ID=\"_x\">{}{}</samlp:Response>",
+            "<a>".repeat(depth),
+            "</a>".repeat(depth)
+        );
+        let login = BareLogin::start(&gh, idp, &tenant).await;
+        let outcome = login.post_encoded(&tenant, &encode_saml_response(&deep)).await;
+        assert_refused(&gh, &tenant, &login.browser, &outcome, MALFORMED, 400, "deep nesting").await;
+    }
+    let deep_metadata = format!(
+        "<md:EntityDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\" entityID=\"x\">{}{}</md:EntityDescriptor>",
+        "<a>".repeat(7_000),
+        "</a>".repeat(7_000)
+    );
+    let page = gh
+        .admin_put(
+            &format!("/api/v1/tenants/{}/connections/deep", tenant.slug),
+            &json!({"protocol": "saml", "label": "Deep", "config": {
+                "idp_metadata_xml": deep_metadata, "allowed_domains": ["good.test"]}}),
+        )
+        .await;
+    page.assert_problem(422, Some("/config/idp_metadata_xml"));
+    let ready = get(&client(), &gh.url("/readyz")).await;
+    assert_eq!(ready.status.as_u16(), 200, "the service must survive: {}", ready.describe());
     assert_nobody_signed_in(&gh, &tenant).await;
 }
 

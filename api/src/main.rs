@@ -45,8 +45,11 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// A multi-threaded runtime: plugin calls block a thread while their HTTP requests run on the
-/// runtime's workers.
+/// A multi-threaded runtime: plugin calls block one of its blocking threads (given a 16 MiB
+/// stack, see the plugin host) while their HTTP requests run on its workers.
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(16 * 1024 * 1024)
+        .build()
 }

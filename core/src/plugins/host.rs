@@ -92,24 +92,41 @@ impl PluginHost {
         self.observer = Some(observer);
     }
 
-    /// Loads the plugin libraries found in `dirs` (earlier directories win). With
+    /// Loads the plugin libraries found in `dirs`. With
     /// `name_prefix`, only files named `lib{prefix}*` are tried (used for the default
     /// directories, which also hold unrelated build output). Every refusal is logged with its
     /// reason; a bad library never stops the host.
     pub async fn load_dirs(&mut self, dirs: &[PathBuf], name_prefix: Option<&str>) {
+        // The same library name can sit in several of the directories (cargo leaves a plugin
+        // both next to the binary and in `deps/`, and only one of them may be fresh): of
+        // equally named files the most recently modified one is loaded.
+        let mut newest: BTreeMap<std::ffi::OsString, (std::time::SystemTime, PathBuf)> =
+            BTreeMap::new();
         for dir in dirs {
             let Ok(entries) = std::fs::read_dir(dir) else {
                 continue;
             };
-            let mut paths: Vec<PathBuf> = entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| is_library(p, name_prefix))
-                .collect();
-            paths.sort();
-            for path in paths {
-                if let Err(error) = self.load(&path).await {
-                    tracing::warn!(path = %path.display(), %error, "plugin refused");
+            for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+                if !is_library(&path, name_prefix) {
+                    continue;
                 }
+                let (Some(name), Ok(modified)) = (
+                    path.file_name().map(ToOwned::to_owned),
+                    std::fs::metadata(&path).and_then(|m| m.modified()),
+                ) else {
+                    continue;
+                };
+                match newest.get(&name) {
+                    Some((seen, _)) if *seen >= modified => {}
+                    _ => {
+                        newest.insert(name, (modified, path));
+                    }
+                }
+            }
+        }
+        for (_, path) in newest.into_values() {
+            if let Err(error) = self.load(&path).await {
+                tracing::warn!(path = %path.display(), %error, "plugin refused");
             }
         }
     }
@@ -227,7 +244,11 @@ impl PluginHost {
         };
         let protocol = plugin.info.protocol.clone();
         let started = Instant::now();
-        let task = tokio::task::spawn_blocking(move || {
+        // Plugin calls run on the host runtime's blocking threads, which the binary gives a
+        // large stack: a plugin that recurses on hostile input aborts the whole process if it
+        // overflows (Rust cannot catch that), so plugins must bound depth themselves and the
+        // host leaves them ample room.
+        let task = self.runtime.spawn_blocking(move || {
             let host_context = host_context;
             let api = HostApi {
                 abi_version: ABI_VERSION,

@@ -30,15 +30,42 @@ pub fn parse_strict(text: &str) -> Result<Document<'_>, ParseError> {
         return Err(ParseError::Dtd);
     }
     check_declared_encoding(text)?;
+    if raw_depth(text.as_bytes()) > MAX_DEPTH {
+        return Err(ParseError::Malformed(format!(
+            "elements are nested more than {MAX_DEPTH} levels deep"
+        )));
+    }
     let options = ParsingOptions {
         allow_dtd: false,
         nodes_limit: MAX_NODES,
     };
-    Document::parse_with_options(text, options).map_err(|error| match error {
+    let document = Document::parse_with_options(text, options).map_err(|error| match error {
         roxmltree::Error::DtdDetected | roxmltree::Error::EntityReferenceLoop(_) => ParseError::Dtd,
         roxmltree::Error::UnknownEntityReference(..) => ParseError::Dtd,
         other => ParseError::Malformed(other.to_string()),
-    })
+    })?;
+    check_depth(&document)?;
+    Ok(document)
+}
+
+/// Refuses documents nested deeper than [`MAX_DEPTH`]. The parser and later stages (samael's
+/// serde deserialisation, its signed-content matching, our pretty-printer) recurse per level;
+/// a few hundred levels of attacker nesting would overflow a thread's stack and abort the
+/// whole process. [`raw_depth`] bounds depth before roxmltree runs; this re-checks the tree
+/// roxmltree built, iteratively.
+fn check_depth(document: &Document<'_>) -> Result<(), ParseError> {
+    let mut stack = vec![(document.root(), 0usize)];
+    while let Some((node, depth)) = stack.pop() {
+        if depth > MAX_DEPTH {
+            return Err(ParseError::Malformed(format!(
+                "elements are nested more than {MAX_DEPTH} levels deep"
+            )));
+        }
+        for child in node.children().filter(|c| c.is_element()) {
+            stack.push((child, depth + 1));
+        }
+    }
+    Ok(())
 }
 
 /// Any `<!DOCTYPE` or `<!ENTITY`, in any letter case, anywhere in the raw bytes.
@@ -113,8 +140,75 @@ pub fn full_text(node: Node<'_, '_>) -> Option<String> {
     Some(text)
 }
 
+/// The deepest element nesting in raw XML, measured without recursion before any parser runs.
+/// Markup is recognised the way XML defines it: in character data `<` always starts markup;
+/// comments, CDATA sections and processing instructions are skipped whole; quoted attribute
+/// values are skipped inside tags; `<x/>` opens nothing. Unterminated markup ends the scan
+/// (the parser then refuses the document).
+pub fn raw_depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut i) = (0usize, 0usize, 0usize);
+    let skip_to = |from: usize, end: &[u8]| {
+        bytes[from..]
+            .windows(end.len())
+            .position(|w| w == end)
+            .map(|at| from + at + end.len())
+    };
+    while i < bytes.len() {
+        if bytes[i] != b'<' {
+            i += 1;
+            continue;
+        }
+        let rest = &bytes[i..];
+        let next = if rest.starts_with(b"<!--") {
+            skip_to(i + 4, b"-->")
+        } else if rest.starts_with(b"<![CDATA[") {
+            skip_to(i + 9, b"]]>")
+        } else if rest.starts_with(b"<?") || rest.starts_with(b"<!") {
+            skip_to(i + 2, b">")
+        } else if rest.starts_with(b"</") {
+            depth = depth.saturating_sub(1);
+            skip_to(i + 2, b">")
+        } else {
+            // A start tag: find its end outside quoted attribute values.
+            let mut j = i + 1;
+            let mut quote = None;
+            let mut end = None;
+            while j < bytes.len() {
+                match (quote, bytes[j]) {
+                    (None, q @ (b'"' | b'\'')) => quote = Some(q),
+                    (Some(q), c) if c == q => quote = None,
+                    (None, b'>') => {
+                        end = Some(j);
+                        break;
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            match end {
+                Some(end) => {
+                    if bytes[end - 1] != b'/' {
+                        depth += 1;
+                        deepest = deepest.max(depth);
+                    }
+                    Some(end + 1)
+                }
+                None => None,
+            }
+        };
+        match next {
+            Some(next) => i = next,
+            None => break,
+        }
+    }
+    deepest
+}
+
 /// Most nodes a document may have (a 192 KiB response has a few thousand).
 const MAX_NODES: u32 = 50_000;
+
+/// Deepest element nesting accepted. Real responses and metadata stay under 15 levels.
+const MAX_DEPTH: usize = 48;
 
 /// Escapes text for an XML attribute value or character content.
 pub fn escape(text: &str) -> String {
@@ -133,4 +227,28 @@ pub fn escape(text: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(depth: usize) -> String {
+        format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth))
+    }
+
+    #[test]
+    fn raw_depth_follows_xml_markup() {
+        assert_eq!(raw_depth(b"<a><b/><c x='/>' y=\"<\"><!-- <d> --><![CDATA[<e>]]><?pi <f>?></c></a>"), 2);
+        assert_eq!(raw_depth(b"<a><b><c/></b><b/></a>"), 2);
+        assert_eq!(raw_depth(nested(300).as_bytes()), 300);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_anything_walks_it() {
+        assert!(parse_strict(&nested(40)).is_ok());
+        assert!(matches!(parse_strict(&nested(49)), Err(ParseError::Malformed(_))));
+        // Far deeper than any recursive walker could survive: refused, not crashed.
+        assert!(matches!(parse_strict(&nested(20_000)), Err(ParseError::Malformed(_))));
+    }
 }
