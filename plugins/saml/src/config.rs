@@ -437,8 +437,23 @@ fn certificates(list: &[Value]) -> Result<(Vec<Vec<u8>>, Vec<String>), PluginErr
         let Value::String(text) = entry else {
             return Err(PluginError::invalid_config(&field, "must be a string"));
         };
+        if text.matches("-----BEGIN").count() > 1 {
+            // openssl reads only the first block; a second certificate would silently vanish.
+            return Err(PluginError::invalid_config(
+                &field,
+                "holds several PEM blocks; give each certificate as its own list entry",
+            ));
+        }
         let cert = parse_certificate(text)
             .ok_or_else(|| PluginError::invalid_config(&field, "is not a PEM or base64 DER X.509 certificate"))?;
+        check_key_strength(&cert).map_err(|detail| PluginError::invalid_config(&field, detail))?;
+        if not_before_unix(&cert).is_some_and(|starts| starts > now) {
+            warnings.push(format!(
+                "IdP signing certificate {} is not valid before {}",
+                common_name(&cert),
+                date(not_before_unix(&cert).unwrap_or(now))
+            ));
+        }
         let der = cert
             .to_der()
             .map_err(|_| PluginError::invalid_config(&field, "cannot be re-encoded as DER"))?;
@@ -475,6 +490,24 @@ pub fn parse_certificate(text: &str) -> Option<X509> {
         .collect();
     let der = STANDARD.decode(compact).ok()?;
     X509::from_der(&der).ok()
+}
+
+/// RSA keys under 2048 bits are factorable with public means; refuse them (NIST SP 800-131A).
+fn check_key_strength(cert: &X509) -> Result<(), String> {
+    let key = cert.public_key().map_err(|_| "has an unreadable public key".to_owned())?;
+    if let Ok(rsa) = key.rsa() {
+        let bits = rsa.size() * 8;
+        if bits < 2048 {
+            return Err(format!("has a {bits}-bit RSA key; at least 2048 bits are required"));
+        }
+    }
+    Ok(())
+}
+
+fn not_before_unix(cert: &X509) -> Option<i64> {
+    let epoch = Asn1Time::from_unix(0).ok()?;
+    let diff = epoch.diff(cert.not_before()).ok()?;
+    Some(i64::from(diff.days) * 86_400 + i64::from(diff.secs))
 }
 
 fn not_after_unix(cert: &X509) -> Option<i64> {

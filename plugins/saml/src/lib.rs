@@ -23,6 +23,8 @@ pub mod idp_metadata;
 pub mod reason;
 pub mod sp_key;
 pub mod sp_metadata;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod xml;
 
 use gatehouse_plugin_sdk::{

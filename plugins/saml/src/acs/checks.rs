@@ -12,6 +12,22 @@ use crate::xml::{self, NS_ASSERTION, NS_PROTOCOL};
 
 /// Status, Issuer, Destination and InResponseTo of the Response, read from the Response as
 /// received: when only the Assertion is signed they are unsigned, and still must match.
+/// SAML Core §3.2.2.2: only the top-level StatusCode decides. Also run before the shape
+/// checks: an IdP that refuses usually sends no assertion, and this names the real cause.
+/// Acting on an unsigned status can only refuse a login, never admit one.
+pub fn status(response: Node<'_, '_>) -> Result<(), PluginError> {
+    let status = xml::child(response, NS_PROTOCOL, "Status")
+        .and_then(|s| xml::child(s, NS_PROTOCOL, "StatusCode"))
+        .and_then(|c| c.attribute("Value"));
+    if status != Some(STATUS_SUCCESS) {
+        return Err(PluginError::new(
+            reason::STATUS_NOT_SUCCESS,
+            format!("the IdP answered with status {}", status.unwrap_or("(none)")),
+        ));
+    }
+    Ok(())
+}
+
 pub fn response(
     response: Node<'_, '_>,
     config: &Config,
@@ -22,16 +38,7 @@ pub fn response(
         return Err(PluginError::new(reason::MALFORMED, "the Response is not SAML 2.0"));
     }
 
-    // SAML Core §3.2.2.2: only the top-level StatusCode decides.
-    let status = xml::child(response, NS_PROTOCOL, "Status")
-        .and_then(|s| xml::child(s, NS_PROTOCOL, "StatusCode"))
-        .and_then(|c| c.attribute("Value"));
-    if status != Some(STATUS_SUCCESS) {
-        return Err(PluginError::new(
-            reason::STATUS_NOT_SUCCESS,
-            format!("the IdP answered with status {}", status.unwrap_or("(none)")),
-        ));
-    }
+    status(response)?;
 
     // SAML Core §3.2.2: the Response Issuer is optional; when present it is the IdP.
     if let Some(issuer) = xml::child(response, NS_ASSERTION, "Issuer") {

@@ -95,10 +95,11 @@ fn element(node: Node<'_, '_>, depth: usize, out: &mut String) {
             .and_then(|uri| node.lookup_prefix(uri))
             .map(|p| format!("{p}:"))
             .unwrap_or_default();
-        let value = if MASKED_ATTRIBUTES.contains(&attribute.name()) {
-            REDACTED.to_owned()
-        } else {
+        // Only structural attributes are shown as sent; any other value may be personal.
+        let value = if SHOWN_ATTRIBUTES.contains(&attribute.name()) {
             escape(attribute.value())
+        } else {
+            escape(&mask(attribute.value()))
         };
         out.push_str(&format!(" {prefix}{}=\"{value}\"", attribute.name()));
     }
@@ -126,10 +127,20 @@ fn element(node: Node<'_, '_>, depth: usize, out: &mut String) {
         .children()
         .filter(|c| !(c.is_text() && c.text().is_some_and(|t| t.trim().is_empty())))
         .collect();
+    let text_of = |text: &str| -> String {
+        let text = text.trim();
+        if SHOWN_TEXT_ELEMENTS.contains(&local) {
+            escape(text)
+        } else if SCRUBBED_TEXT_ELEMENTS.contains(&local) {
+            escape(&scrub(text))
+        } else {
+            escape(&mask(text))
+        }
+    };
     match children.as_slice() {
         [] => out.push_str("/>\n"),
         [only] if only.is_text() => {
-            out.push_str(&format!(">{}</{name}>\n", escape(only.text().unwrap_or("").trim())))
+            out.push_str(&format!(">{}</{name}>\n", text_of(only.text().unwrap_or(""))))
         }
         _ => {
             out.push_str(">\n");
@@ -138,7 +149,7 @@ fn element(node: Node<'_, '_>, depth: usize, out: &mut String) {
                     NodeType::Element => element(child, depth + 1, out),
                     NodeType::Text => out.push_str(&format!(
                         "{indent}  {}\n",
-                        escape(child.text().unwrap_or("").trim())
+                        text_of(child.text().unwrap_or(""))
                     )),
                     NodeType::Comment => out.push_str(&format!("{indent}  <!-- comment -->\n")),
                     NodeType::PI | NodeType::Root => {}
@@ -180,6 +191,27 @@ pub fn mask(value: &str) -> String {
     }
 }
 
+/// Free text (a StatusMessage) with every email-looking word masked, so an IdP's "user
+/// 'carol@example.com' is not assigned" stays readable without the address.
+pub fn scrub(text: &str) -> String {
+    text.split_inclusive(|c: char| c.is_whitespace() || matches!(c, '\'' | '"' | '<' | '>' | ',' | ';' | '(' | ')'))
+        .map(|word| {
+            let end = word
+                .char_indices()
+                .last()
+                .filter(|(_, c)| c.is_whitespace() || matches!(c, '\'' | '"' | '<' | '>' | ',' | ';' | '(' | ')'))
+                .map(|(i, _)| i)
+                .unwrap_or(word.len());
+            let (core, tail) = word.split_at(end);
+            if core.contains('@') {
+                format!("{}{tail}", mask(core))
+            } else {
+                word.to_owned()
+            }
+        })
+        .collect()
+}
+
 /// At most [`MAX_BYTES`], cut at a character boundary.
 fn bound(mut text: String) -> String {
     if text.len() <= MAX_BYTES {
@@ -203,8 +235,21 @@ const REDACTED: &str = "[redacted]";
 const REDACTED_ELEMENTS: [&str; 4] = ["SignatureValue", "DigestValue", "X509Certificate", "CipherValue"];
 /// The subject and its attributes (SAML Core §2.2.3, §2.7.3.1.1).
 const MASKED_ELEMENTS: [&str; 2] = ["NameID", "AttributeValue"];
-/// The browser's address (SAML Core §2.4.1.2) and the IdP session (SAML Core §2.7.2).
-const MASKED_ATTRIBUTES: [&str; 2] = ["Address", "SessionIndex"];
+/// Attributes that describe the protocol, not a person (SAML Core §2, §3; XML Signature).
+/// Every other attribute value (Address, SessionIndex, SPNameQualifier, Consent, unknown
+/// extensions) is masked.
+const SHOWN_ATTRIBUTES: [&str; 22] = [
+    "ID", "Version", "IssueInstant", "Destination", "InResponseTo", "NotBefore", "NotOnOrAfter",
+    "Recipient", "Format", "Name", "NameFormat", "FriendlyName", "Algorithm", "URI", "Value",
+    "Method", "AuthnInstant", "SessionNotOnOrAfter", "ProtocolBinding", "PrefixList", "Id",
+    "AssertionConsumerServiceURL",
+];
+/// Elements whose text identifies systems, not people: shown as sent.
+const SHOWN_TEXT_ELEMENTS: [&str; 5] = [
+    "Issuer", "Audience", "AuthnContextClassRef", "AuthenticatingAuthority", "KeyName",
+];
+/// Free-text elements kept readable with email addresses masked.
+const SCRUBBED_TEXT_ELEMENTS: [&str; 1] = ["StatusMessage"];
 
 #[cfg(test)]
 mod tests {
@@ -217,6 +262,30 @@ mod tests {
         assert_eq!(mask("a@b@c.test"), "a***");
         assert_eq!(mask("not an@email.test"), "n***");
         assert_eq!(mask(""), "");
+    }
+
+    #[test]
+    fn free_text_keeps_its_words_but_not_addresses() {
+        assert_eq!(
+            scrub("AADSTS50105: The signed in user 'carol.secret@good.test' is not assigned"),
+            "AADSTS50105: The signed in user 'c***@good.test' is not assigned"
+        );
+        assert_eq!(scrub("no address here"), "no address here");
+    }
+
+    #[test]
+    fn unknown_text_and_attributes_are_masked() {
+        let xml = r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r" Consent="carol@good.test"><saml:Issuer>https://idp.test</saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Requester"/><samlp:StatusMessage>user carol.secret@good.test denied</samlp:StatusMessage><samlp:StatusDetail><Cause xmlns="urn:x">carol.secret@good.test 555-0100</Cause></samlp:StatusDetail></samlp:Status><saml:Advice>bob@good.test</saml:Advice></samlp:Response>"#;
+        let document = xml::parse_strict(xml).unwrap();
+        let mut out = String::new();
+        pretty(&document, &mut out);
+        assert!(!out.contains("carol.secret"), "{out}");
+        assert!(!out.contains("carol@"), "{out}");
+        assert!(!out.contains("bob@"), "{out}");
+        assert!(!out.contains("555-0100"), "{out}");
+        assert!(out.contains("https://idp.test"), "{out}");
+        assert!(out.contains("urn:oasis:names:tc:SAML:2.0:status:Requester"), "{out}");
+        assert!(out.contains("user c***@good.test denied"), "{out}");
     }
 
     #[test]

@@ -98,6 +98,7 @@ fn check_decoded(
     if !xml::is(root, NS_PROTOCOL, "Response") {
         return Err(PluginError::new(reason::MALFORMED, "the root element is not samlp:Response"));
     }
+    checks::status(root)?;
     let shape = shape::response_shape(&document)?;
 
     // 2. Signatures. The assertion we read later is located by the ID that the verified

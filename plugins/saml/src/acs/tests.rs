@@ -716,3 +716,12 @@ fn large_answers_are_cut_to_the_limit() {
     assert!(diagnostics.len() <= super::diagnostics::MAX_BYTES);
     assert!(diagnostics.ends_with("[truncated]\n"));
 }
+
+#[test]
+fn a_refusal_without_an_assertion_is_reported_as_the_status() {
+    // What IdPs send when they deny a user: a non-Success status and no assertion at all.
+    let xml = format!(
+        r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_denied" Version="2.0" IssueInstant="2030-01-01T00:00:00Z" Destination="{ACS}" InResponseTo="{REQUEST_ID}"><saml:Issuer>{IDP_ENTITY}</saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Responder"><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:RequestDenied"/></samlp:StatusCode><samlp:StatusMessage>user carol@good.test is not assigned</samlp:StatusMessage></samlp:Status></samlp:Response>"#
+    );
+    assert_eq!(code(&xml), reason::STATUS_NOT_SUCCESS);
+}

@@ -251,3 +251,40 @@ fn fetched_metadata_drops_expired_certificates_but_needs_a_valid_one() {
     assert_eq!(resolved.to_value(), config.to_value());
     assert!(config.with_metadata(metadata(vec![expired])).is_err());
 }
+
+fn cert_with(bits: u32, not_before_days: u32) -> String {
+    let key = PKey::from_rsa(Rsa::generate(bits).unwrap()).unwrap();
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", "odd.example.test").unwrap();
+    let name = name.build();
+    let mut builder = X509::builder().unwrap();
+    builder.set_version(2).unwrap();
+    builder.set_serial_number(&BigNum::from_u32(9).unwrap().to_asn1_integer().unwrap()).unwrap();
+    builder.set_subject_name(&name).unwrap();
+    builder.set_issuer_name(&name).unwrap();
+    builder.set_pubkey(&key).unwrap();
+    builder.set_not_before(&Asn1Time::days_from_now(not_before_days).unwrap()).unwrap();
+    builder.set_not_after(&Asn1Time::days_from_now(not_before_days + 400).unwrap()).unwrap();
+    builder.sign(&key, MessageDigest::sha256()).unwrap();
+    String::from_utf8(builder.build().to_pem().unwrap()).unwrap()
+}
+
+#[test]
+fn several_pem_blocks_in_one_entry_are_refused() {
+    let both = format!("{}{}", cert_expiring_in(400), cert_expiring_in(500));
+    let mut config = base();
+    config["certificates"] = json!([both]);
+    assert_eq!(field_of(config), "/certificates/0");
+}
+
+#[test]
+fn weak_keys_are_refused_and_future_certificates_warned_about() {
+    let mut config = base();
+    config["certificates"] = json!([cert_with(1024, 0)]);
+    assert_eq!(field_of(config), "/certificates/0");
+
+    let mut config = base();
+    config["certificates"] = json!([cert_b64(), cert_with(2048, 30)]);
+    let (_, warnings) = Config::parse_with_warnings(&config).unwrap();
+    assert!(warnings.iter().any(|w| w.contains("is not valid before")), "{warnings:?}");
+}
