@@ -708,9 +708,15 @@ async fn private_addresses_are_refused(store: Store) {
             .assert_problem(422, Some("/config/discovery_url"));
     }
 
+    // Outside the local testing mode, plain http is refused when the connection is saved.
+    let url = "http://idp.example.com/.well-known/openid-configuration".to_owned();
+    gh.try_put_oidc_connection(&slug, "okta", "Okta", config(url))
+        .await
+        .assert_problem(422, Some("/config/discovery_url"));
+
     // A host name is only known to be private once resolved: saved, then blocked at login.
     let url = format!(
-        "http://localhost:{}/.well-known/openid-configuration",
+        "https://localhost:{}/.well-known/openid-configuration",
         idp.port
     );
     gh.put_oidc_connection(&slug, "okta", "Okta", config(url))

@@ -577,6 +577,26 @@ async fn metadata_import_login_succeeds(store: Store) {
         },
     )
     .await;
+
+    // The admin generates an SP key, then edits the connection by pasting the same metadata
+    // again without the key: the key stays (same IdP), and logins still work.
+    let path = format!("/api/v1/tenants/{}/connections/{}", tenant.slug, tenant.connection_id);
+    let page = gh
+        .admin_put(&path, &json!({"protocol": "saml", "label": "Acme SAML", "config": {
+            "idp_metadata_xml": metadata, "allowed_domains": ["good.test"], "sp_key": "generate"}}))
+        .await;
+    page.assert_status(200);
+    assert_eq!(page.json()["config"]["sp_private_key_set"], json!(true), "{}", page.describe());
+    let page = gh
+        .admin_put(&path, &json!({"protocol": "saml", "label": "Acme SAML (edited)", "config": {
+            "idp_metadata_xml": metadata, "allowed_domains": ["good.test"],
+            "sp_certificate": page.json()["config"]["sp_certificate"].clone()}}))
+        .await;
+    page.assert_status(200);
+    assert_eq!(page.json()["config"]["sp_private_key_set"], json!(true), "{}", page.describe());
+    let sp_metadata = get(&client(), &gh.url(&format!("/{}/sso/{}/metadata", tenant.slug, tenant.connection_id))).await;
+    assert!(sp_metadata.body.contains("AuthnRequestsSigned=\"true\""), "{}", sp_metadata.describe());
+    successful_login(&gh, idp, &tenant, &profile_at("good.test")).await;
 }
 
 async fn certificate_rollover(store: Store) {

@@ -41,6 +41,8 @@ pub struct OutboundPolicy {
     pub max_response_bytes: usize,
     /// Redirects followed before the request fails; `0` refuses every redirect.
     pub max_redirects: usize,
+    /// Refuse plain `http` URLs: secrets, codes and identities travel on these requests.
+    pub require_https: bool,
 }
 
 impl Default for OutboundPolicy {
@@ -50,6 +52,7 @@ impl Default for OutboundPolicy {
             timeout: Duration::from_secs(10),
             max_response_bytes: 1024 * 1024,
             max_redirects: 3,
+            require_https: true,
         }
     }
 }
@@ -143,6 +146,17 @@ impl OutboundClient {
     pub fn check_url_literal(&self, url: &str) -> Result<Url, HttpError> {
         let url = Url::parse(url).map_err(|e| invalid(format!("invalid URL: {e}")))?;
         check_target(&url, &self.filter)?;
+        // Client secrets, codes and the identities themselves travel on these requests: plain
+        // http is only for the local testing mode that also opens private networks.
+        if url.scheme() == "http" && self.policy.require_https {
+            return Err(HttpError {
+                kind: HttpErrorKind::Blocked,
+                detail: format!(
+                    "plain http to {} is refused; use https",
+                    url.host_str().unwrap_or_default()
+                ),
+            });
+        }
         Ok(url)
     }
 

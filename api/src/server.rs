@@ -106,6 +106,8 @@ async fn assemble(config: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<Gat
     let key = secret_key(config)?;
     let outbound = OutboundClient::new(OutboundPolicy {
         allow_private_networks: config.allow_private_networks,
+        // Plain http only in the local testing mode that also opens private networks.
+        require_https: !config.allow_private_networks,
         timeout: Duration::from_secs(config.outbound_timeout_secs),
         ..OutboundPolicy::default()
     })?;

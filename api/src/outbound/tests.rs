@@ -170,6 +170,8 @@ fn test_policy(allow_private_networks: bool) -> OutboundPolicy {
         timeout: Duration::from_millis(300),
         max_response_bytes: 1000,
         max_redirects: 3,
+        // The test servers speak plain http; the https rule has its own test.
+        require_https: false,
     }
 }
 
@@ -647,4 +649,24 @@ fn default_policy() {
     assert_eq!(policy.timeout, Duration::from_secs(10));
     assert_eq!(policy.max_response_bytes, 1024 * 1024);
     assert_eq!(policy.max_redirects, 3);
+}
+
+#[tokio::test]
+async fn plain_http_is_refused_when_https_is_required() {
+    let server = serve("127.0.0.1", |_| ok(b"hello")).await;
+    let policy = OutboundPolicy {
+        allow_private_networks: true,
+        ..test_policy(true)
+    };
+    let strict = OutboundClient::new(OutboundPolicy {
+        require_https: true,
+        ..policy
+    })
+    .unwrap();
+    let error = strict.check_url_literal("http://idp.example.com/").unwrap_err();
+    assert_eq!(error.kind, HttpErrorKind::Blocked);
+    let error = fetch_error(&strict, get(&server.url("/"))).await;
+    assert_eq!(error.kind, HttpErrorKind::Blocked);
+    assert_eq!(server.connections(), 0);
+    assert!(strict.check_url_literal("https://idp.example.com/").is_ok());
 }

@@ -379,13 +379,23 @@ async fn start_login(
 }
 
 fn failure_page(slug: &TenantSlug, failure: LoginFailure) -> HttpResponse {
-    if failure.attempt_id.is_none() && failure.reason == "tenant_not_found" {
+    let not_found = matches!(failure.reason.as_str(), "tenant_not_found" | "connection_not_found");
+    if failure.attempt_id.is_none() && not_found {
         return pages::respond(StatusCode::NOT_FOUND, pages::not_found());
     }
     let (status, message) = match failure.class {
-        _ if failure.reason == gatehouse_plugin_sdk::reason::IDP_ERROR => (
+        _ if failure.reason == gatehouse_plugin_sdk::reason::IDP_ERROR
+            || failure.reason == "saml_status_not_success" =>
+        {
+            (
+                StatusCode::BAD_REQUEST,
+                "The sign-in was cancelled or refused at your organisation's sign-in service.",
+            )
+        }
+        _ if failure.reason.starts_with("saml_") => (
             StatusCode::BAD_REQUEST,
-            "The sign-in was cancelled or refused at your organisation's sign-in service.",
+            "Your organisation's sign-in service sent an answer that could not be accepted. \
+             Please try again; if it keeps happening, give your administrator the reference below.",
         ),
         RefusalClass::BadRequest => (
             StatusCode::BAD_REQUEST,

@@ -181,15 +181,16 @@ impl Gatehouse {
         };
 
         let mut config = input.config;
-        if let Some(existing) = tenant.connections.get(&connection_id) {
-            if existing.protocol == input.protocol {
-                self.keep_omitted_secrets(&mut config, existing, &secret_fields, slug, &connection_id)?;
-            }
-        }
         let context = CallContext {
             tenant: slug.to_owned(),
             connection_id: connection_id.to_string(),
         };
+        if let Some(existing) = tenant.connections.get(&connection_id) {
+            if existing.protocol == input.protocol {
+                self.keep_omitted_secrets(&mut config, existing, &secret_fields, &input.protocol, &context)
+                    .await?;
+            }
+        }
         let request = ValidateConfigRequest { config };
         let validated: ValidatedConfig = self
             .plugins
@@ -318,50 +319,66 @@ impl Gatehouse {
         Ok(tenant)
     }
 
-    fn keep_omitted_secrets(
+    /// Puts the stored secrets back into a config that omits them, as long as the connection
+    /// keeps talking to the same identity provider as the same client. The comparison is made
+    /// on the plugin's normalised form of the new config (an admin may paste metadata where
+    /// the stored config holds the URLs it yielded), falling back to the config as sent.
+    async fn keep_omitted_secrets(
         &self,
         config: &mut Value,
         existing: &Connection,
         secret_fields: &[String],
-        slug: &str,
-        connection_id: &ConnectionId,
+        protocol: &str,
+        context: &CallContext,
     ) -> Result<(), AdminError> {
         let mut previous = existing.config.clone();
-        config_secrets::open(&self.key, &mut previous, secret_fields, slug, connection_id.as_str())
+        config_secrets::open(&self.key, &mut previous, secret_fields, &context.tenant, &context.connection_id)
             .map_err(|e| AdminError::Internal(format!("stored secret unreadable: {e}")))?;
-        // A stored secret follows the connection only while it talks to the same identity
-        // provider as the same client: otherwise an edit could send it to another server.
-        let same_peer = |key: &str| previous.get(key) == config.get(key);
-        let peer_fields: Vec<String> = match &previous {
+        let omitted: Vec<&String> = secret_fields
+            .iter()
+            .filter(|p| config.pointer(p).is_none() && previous.pointer(p).is_some_and(|v| !v.is_null()))
+            .collect();
+        if omitted.is_empty() {
+            return Ok(());
+        }
+        // Validation is local (no network), so the merged config can be normalised safely
+        // before deciding whether the secrets may stay.
+        let mut merged = config.clone();
+        for pointer in &omitted {
+            let (Some(old), Some(field), Value::Object(map)) = (
+                previous.pointer(pointer),
+                pointer.strip_prefix('/').filter(|f| !f.contains('/')),
+                &mut merged,
+            ) else {
+                continue;
+            };
+            map.insert(field.to_owned(), old.clone());
+        }
+        let request = ValidateConfigRequest {
+            config: merged.clone(),
+        };
+        let normalised: Value = match self
+            .plugins
+            .call::<_, ValidatedConfig>(protocol, Method::ValidateConfig, &request, context)
+            .await
+        {
+            Ok(validated) => validated.config,
+            Err(_) => merged.clone(),
+        };
+        let peer_unchanged = match &previous {
             Value::Object(map) => map
                 .keys()
-                .filter(|k| k.ends_with("_url") || *k == "client_id")
-                .cloned()
-                .collect(),
-            _ => Vec::new(),
+                .filter(|k| k.ends_with("_url") || *k == "client_id" || *k == "idp_entity_id")
+                .all(|k| previous.get(k) == normalised.get(k)),
+            _ => true,
         };
-        let peer_unchanged = peer_fields.iter().all(|k| same_peer(k));
-        for pointer in secret_fields {
-            let omitted = config.pointer(pointer).is_none();
-            if omitted && !peer_unchanged && previous.pointer(pointer).is_some() {
-                return Err(invalid(
-                    &format!("/config{pointer}"),
-                    "the identity provider or client changed: send the secret again, or null \
-                     for none",
-                ));
-            }
-            let Some(old) = previous.pointer(pointer) else {
-                continue;
-            };
-            let Some(field) = pointer.strip_prefix('/').filter(|f| !f.contains('/')) else {
-                continue;
-            };
-            if omitted {
-                if let Value::Object(map) = config {
-                    map.insert(field.to_owned(), old.clone());
-                }
-            }
+        if !peer_unchanged {
+            return Err(invalid(
+                &format!("/config{}", omitted[0]),
+                "the identity provider or client changed: send the secret again, or null for none",
+            ));
         }
+        *config = merged;
         Ok(())
     }
 

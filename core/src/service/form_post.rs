@@ -6,7 +6,7 @@
 //! under a one-time handle; the ACS answers with a redirect to a same-site GET, which does
 //! carry the binding cookie, and the login is finished there.
 
-use gatehouse_plugin_sdk::{Method, MetadataRequest, MetadataResponse};
+use gatehouse_plugin_sdk::{CallbackBinding, Method, MetadataRequest, MetadataResponse};
 
 use super::login::{reasons, ClientInfo, LoginFailure, LoginSuccess, RefusalClass};
 use super::{AdminError, Gatehouse};
@@ -24,6 +24,21 @@ impl Gatehouse {
         connection_id: &ConnectionId,
         params: Vec<(String, String)>,
     ) -> Result<String, LoginFailure> {
+        // Only a connection that receives posted answers keeps anything: nothing is stored for
+        // unknown connections or other protocols.
+        let tenant = self.tenant_for_login(slug).await?;
+        let posts = tenant
+            .connections
+            .get(connection_id)
+            .is_some_and(|c| self.binding_of(&c.protocol) == CallbackBinding::FormPost);
+        if !posts {
+            return Err(LoginFailure {
+                attempt_id: None,
+                reason: "connection_not_found".to_owned(),
+                detail: "no connection here receives posted answers".to_owned(),
+                class: RefusalClass::BadRequest,
+            });
+        }
         let kept: Vec<(String, String)> = params
             .into_iter()
             .filter(|(name, _)| KEPT_FIELDS.contains(&name.as_str()))
