@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use gatehouse_plugin_sdk::{
-    CallbackBinding, Method, PluginError, ValidateConfigRequest, ValidatedConfig,
+    CallbackBinding, InspectReport, InspectRequest, Method, PluginError, ValidateConfigRequest,
+    ValidatedConfig,
 };
 use serde_json::Value;
 use url::Url;
@@ -259,10 +260,28 @@ impl Gatehouse {
             .plugins
             .call(&connection.protocol, Method::ValidateConfig, &request, &context)
             .await;
-        match validated {
+        let mut warnings = match validated {
             Ok(validated) => validated.warnings,
-            Err(error) => vec![format!("the stored configuration no longer validates: {}", error.detail)],
+            Err(error) => {
+                return vec![format!("the stored configuration no longer validates: {}", error.detail)]
+            }
+        };
+        let inspect = InspectRequest {
+            tenant: slug.to_owned(),
+            connection_id: id.to_string(),
+            config: request.config,
+        };
+        let report: Result<InspectReport, PluginError> = self
+            .plugins
+            .call(&connection.protocol, Method::InspectConnection, &inspect, &context)
+            .await;
+        match report {
+            Ok(report) => warnings.extend(report.warnings),
+            // Older plugins do not know the method; that is nothing to warn about.
+            Err(error) if error.detail.contains("unknown method") => {}
+            Err(error) => warnings.push(format!("the connection could not be inspected: {}", error.detail)),
         }
+        warnings
     }
 
     async fn raise_warnings(

@@ -260,6 +260,21 @@ impl Config {
         })
     }
 
+    /// Warnings for trusted certificates that expire within 30 days (used for certificates read
+    /// from a metadata URL, which validation cannot see).
+    pub fn expiry_warnings(&self) -> Vec<String> {
+        let now = unix_now();
+        self.certificates
+            .iter()
+            .filter_map(|der| X509::from_der(der).ok())
+            .filter_map(|cert| not_after_unix(&cert).map(|expires| (cert, expires)))
+            .filter(|(_, expires)| *expires - now <= EXPIRY_WARNING_SECS)
+            .map(|(cert, expires)| {
+                format!("IdP signing certificate {} expires on {}", common_name(&cert), date(expires))
+            })
+            .collect()
+    }
+
     /// What the IdP administrator must configure, besides the ACS URL, SP entity ID and
     /// metadata URL the host adds.
     pub fn setup(&self) -> BTreeMap<String, String> {

@@ -29,8 +29,8 @@ mod xml;
 
 use gatehouse_plugin_sdk::{
     BeginLoginRequest, BeginLoginResponse, CallbackBinding, ExternalIdentity, FinishLoginRequest,
-    Host, MetadataRequest, MetadataResponse, PluginError, PluginInfo, Protocol,
-    ValidateConfigRequest, ValidatedConfig,
+    Host, InspectReport, InspectRequest, MetadataRequest, MetadataResponse, PluginError,
+    PluginInfo, Protocol, ValidateConfigRequest, ValidatedConfig,
 };
 
 use crate::config::Config;
@@ -88,6 +88,29 @@ impl Protocol for Saml {
     fn metadata(&self, request: MetadataRequest) -> Result<MetadataResponse, PluginError> {
         sp_metadata::metadata(request)
     }
+
+    fn inspect_connection(
+        &self,
+        host: &Host<'_>,
+        request: InspectRequest,
+    ) -> Result<InspectReport, PluginError> {
+        inspect(host, &request.config)
+    }
+}
+
+/// With `idp_metadata_url`, reads the metadata (the host's shared copy) and warns about
+/// certificates nearing their end, or about metadata that cannot be read; fixed certificates
+/// are already covered by validation.
+fn inspect(fetch: &dyn http::Fetch, config: &serde_json::Value) -> Result<InspectReport, PluginError> {
+    let config = Config::parse(config)?;
+    if config.idp_metadata_url.is_none() {
+        return Ok(InspectReport::default());
+    }
+    let warnings = match idp_metadata::resolve(fetch, &config, idp_metadata::Freshness::Cached) {
+        Ok(resolved) => resolved.expiry_warnings(),
+        Err(error) => vec![format!("the IdP metadata could not be used ({}): {}", error.code, error.detail)],
+    };
+    Ok(InspectReport { warnings })
 }
 
 const PROTOCOL: &str = "saml";

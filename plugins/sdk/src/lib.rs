@@ -12,7 +12,8 @@ pub mod plugin;
 
 pub use messages::{
     reason, BeginLoginRequest, BeginLoginResponse, CachePolicy, CallbackBinding, ExternalIdentity,
-    FinishLoginRequest, HttpError, HttpErrorKind, HttpRequest, HttpResponse, MetadataRequest,
+    FinishLoginRequest, HttpError, HttpErrorKind, HttpRequest, HttpResponse, InspectReport,
+    InspectRequest, MetadataRequest,
     MetadataResponse, Method, PluginError, PluginInfo, ReplayClaim, ValidateConfigRequest,
     ValidatedConfig,
 };

@@ -24,6 +24,9 @@ pub enum Method {
     /// [`MetadataRequest`] → [`MetadataResponse`]: the service provider metadata a
     /// protocol publishes (SAML). Plugins without metadata refuse it.
     Metadata,
+    /// [`InspectRequest`] → [`InspectReport`]: warnings about a stored connection that need
+    /// the network (an IdP certificate in remote metadata nearing its end).
+    InspectConnection,
 }
 
 impl Method {
@@ -35,6 +38,7 @@ impl Method {
             Method::BeginLogin => "begin_login",
             Method::FinishLogin => "finish_login",
             Method::Metadata => "metadata",
+            Method::InspectConnection => "inspect_connection",
         }
     }
 
@@ -46,6 +50,7 @@ impl Method {
             "begin_login" => Method::BeginLogin,
             "finish_login" => Method::FinishLogin,
             "metadata" => Method::Metadata,
+            "inspect_connection" => Method::InspectConnection,
             _ => return None,
         })
     }
@@ -235,6 +240,33 @@ impl fmt::Debug for MetadataRequest {
             .field("connection_id", &self.connection_id)
             .finish_non_exhaustive()
     }
+}
+
+/// Asks a plugin to look at a stored connection with network access.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct InspectRequest {
+    /// Tenant slug.
+    pub tenant: String,
+    /// Connection id.
+    pub connection_id: String,
+    /// The stored connection config, secrets decrypted.
+    pub config: Value,
+}
+
+impl fmt::Debug for InspectRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InspectRequest")
+            .field("tenant", &self.tenant)
+            .field("connection_id", &self.connection_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an inspection found.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct InspectReport {
+    /// Things the administrator should act on soon.
+    pub warnings: Vec<String>,
 }
 
 /// A published metadata document.

@@ -9,7 +9,8 @@ use serde::Serialize;
 use crate::abi::{HostApi, RBuf, STATUS_ERROR, STATUS_OK, STATUS_PANIC};
 use crate::messages::{
     reason, BeginLoginRequest, BeginLoginResponse, ExternalIdentity, FinishLoginRequest,
-    HttpError, HttpErrorKind, HttpRequest, HttpResponse, MetadataRequest, MetadataResponse, Method,
+    HttpError, HttpErrorKind, HttpRequest, HttpResponse, InspectReport, InspectRequest,
+    MetadataRequest, MetadataResponse, Method,
     PluginError, PluginInfo, ValidateConfigRequest, ValidatedConfig,
 };
 
@@ -43,6 +44,18 @@ pub trait Protocol: Send + Sync + 'static {
     fn metadata(&self, request: MetadataRequest) -> Result<MetadataResponse, PluginError> {
         let _ = request;
         Err(PluginError::new(reason::UNSUPPORTED, "this protocol publishes no metadata"))
+    }
+
+    /// Warnings about a stored connection that need the network, such as a certificate in
+    /// metadata read from a URL that expires soon. The host calls it when an administrator
+    /// looks at the connection. Plugins with nothing to add keep this default.
+    fn inspect_connection(
+        &self,
+        host: &Host<'_>,
+        request: InspectRequest,
+    ) -> Result<InspectReport, PluginError> {
+        let _ = (host, request);
+        Ok(InspectReport::default())
     }
 }
 
@@ -165,6 +178,7 @@ fn call<P: Protocol>(
         Method::BeginLogin => encode(&plugin.begin_login(host, decode(request)?)?),
         Method::FinishLogin => encode(&plugin.finish_login(host, decode(request)?)?),
         Method::Metadata => encode(&plugin.metadata(decode(request)?)?),
+        Method::InspectConnection => encode(&plugin.inspect_connection(host, decode(request)?)?),
     }
 }
 

@@ -725,3 +725,20 @@ fn a_refusal_without_an_assertion_is_reported_as_the_status() {
     );
     assert_eq!(code(&xml), reason::STATUS_NOT_SUCCESS);
 }
+
+#[test]
+fn a_deflate_bomb_is_never_inflated() {
+    // The HTTP-POST binding carries plain base64 XML (Bindings §3.5.4): the ACS never
+    // inflates, so a compressed payload of any ratio is just bytes that are not XML.
+    use std::io::Write;
+    let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![b'<'; 16 * 1024 * 1024];
+    encoder.write_all(&zeros).unwrap();
+    let bomb = encoder.finish().unwrap();
+    assert!(bomb.len() < 64 * 1024, "the bomb is small: {}", bomb.len());
+    let config = config_with(json!({}));
+    let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &bomb);
+    let params = vec![("SAMLResponse".to_owned(), encoded)];
+    let error = consume(&config, &params, &expected(Some(REQUEST_ID))).unwrap_err();
+    assert_eq!(error.code, reason::MALFORMED);
+}

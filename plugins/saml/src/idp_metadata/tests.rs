@@ -324,3 +324,58 @@ fn fixed_configs_make_no_request() {
     crate::authn_request::begin_login(&server, request).unwrap();
     assert!(server.requests.borrow().is_empty());
 }
+
+fn certificate_expiring_in(days: u32) -> String {
+    use openssl::asn1::Asn1Time;
+    use openssl::bn::BigNum;
+    use openssl::hash::MessageDigest;
+    use openssl::pkey::PKey;
+    use openssl::rsa::Rsa;
+    use openssl::x509::{X509NameBuilder, X509};
+
+    let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", "ending.example.test").unwrap();
+    let name = name.build();
+    let mut builder = X509::builder().unwrap();
+    builder.set_version(2).unwrap();
+    builder.set_serial_number(&BigNum::from_u32(3).unwrap().to_asn1_integer().unwrap()).unwrap();
+    builder.set_subject_name(&name).unwrap();
+    builder.set_issuer_name(&name).unwrap();
+    builder.set_pubkey(&key).unwrap();
+    builder.set_not_before(&Asn1Time::from_unix(0).unwrap()).unwrap();
+    builder.set_not_after(&Asn1Time::days_from_now(days).unwrap()).unwrap();
+    builder.sign(&key, MessageDigest::sha256()).unwrap();
+    openssl::base64::encode_block(&builder.build().to_der().unwrap())
+}
+
+#[test]
+fn inspection_warns_about_remote_certificates_nearing_their_end() {
+    let with_soon = document(&[idp()]).replace(
+        "</md:IDPSSODescriptor>",
+        &format!(
+            concat!(
+                r#"<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data>"#,
+                "<ds:X509Certificate>{}</ds:X509Certificate>",
+                "</ds:X509Data></ds:KeyInfo></md:KeyDescriptor></md:IDPSSODescriptor>"
+            ),
+            certificate_expiring_in(10)
+        ),
+    );
+    let server = MetadataServer::new(vec![ok(&with_soon)]);
+    let report = crate::inspect(&server, &stored_config()).unwrap();
+    assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+    assert!(report.warnings[0].contains("CN=ending.example.test") || report.warnings[0].contains("ending.example.test"));
+
+    let server = MetadataServer::new(vec![failed(HttpErrorKind::Timeout)]);
+    let report = crate::inspect(&server, &stored_config()).unwrap();
+    assert!(report.warnings[0].contains("idp_unreachable"), "{:?}", report.warnings);
+
+    // Fixed certificates need no request: validation already covers them.
+    let fixed = json!({
+        "idp_entity_id": ENTITY, "sso_url": SSO, "certificates": [idp().cert_b64()],
+        "allowed_domains": ["example.com"],
+    });
+    let server = MetadataServer::new(vec![]);
+    assert!(crate::inspect(&server, &Config::parse(&fixed).unwrap().to_value()).unwrap().warnings.is_empty());
+}
