@@ -35,8 +35,9 @@ pub mod oauth2;
 
 /// Every HTTP call of the harness gives up after this long.
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(20);
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
-const IDP_START_TIMEOUT: Duration = Duration::from_secs(30);
+// Generous: CI machines have 2 cores and the first start of a process may wait on disk.
+const READY_TIMEOUT: Duration = Duration::from_secs(90);
+const IDP_START_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long an audit assertion waits for events that may be projected asynchronously.
 const AUDIT_WAIT: Duration = Duration::from_secs(5);
 

@@ -24,7 +24,7 @@ use super::{
     client, get, node, repo_root, returns_to, unique, with_query_param, Gatehouse, Page, Tenant,
 };
 
-const START_TIMEOUT: Duration = Duration::from_secs(30);
+const START_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// The test OAuth 2.0 provider, one per test binary.
 #[derive(Debug)]

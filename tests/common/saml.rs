@@ -25,7 +25,7 @@ use url::Url;
 
 use super::{client, get, node, post_form, query_param, repo_root, Gatehouse, Page};
 
-const START_TIMEOUT: Duration = Duration::from_secs(30);
+const START_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// The emailAddress NameID format saml-idp uses by default.
 pub const NAMEID_EMAIL: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
