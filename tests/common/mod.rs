@@ -406,17 +406,22 @@ fn node() -> String {
     std::env::var("GATEHOUSE_TEST_NODE").unwrap_or_else(|_| "node".to_string())
 }
 
-/// `npm ci` in tests/idp unless node_modules is there, under a file lock shared by every test
-/// binary.
-fn ensure_idp_installed(dir: &Path) {
+/// `npm ci` in `dir` unless `node_modules/<package>` is there, under a file lock shared by
+/// every test binary (each fixture has its own lock file, named after its folder).
+pub fn npm_ci_once(dir: &Path, packages: &[&str]) {
     let installed = || {
-        dir.join("node_modules/oidc-provider/package.json")
-            .exists()
+        packages
+            .iter()
+            .all(|p| dir.join(format!("node_modules/{p}/package.json")).exists())
     };
     if installed() {
         return;
     }
-    let lock_path = std::env::temp_dir().join("gatehouse-test-idp-npm.lock");
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let lock_path = std::env::temp_dir().join(format!("gatehouse-test-{name}-npm.lock"));
     let lock = OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -444,33 +449,48 @@ fn ensure_idp_installed(dir: &Path) {
     let _ = lock.unlock();
 }
 
-fn start_idp() -> IdpProcess {
-    let dir = repo_root().join("tests/idp");
-    ensure_idp_installed(&dir);
+/// A fixture server run by a Node launcher that prints one JSON "ready" line on stdout and
+/// exits when its stdin closes (so it never outlives the test process).
+pub struct FixtureProcess {
+    /// The ready line.
+    pub ready: Value,
+    /// Its stderr.
+    pub log: PathBuf,
+    pub child: Child,
+    pub stdin: ChildStdin,
+}
 
-    let log = std::env::temp_dir().join(format!("gatehouse-test-idp-{}.log", std::process::id()));
+/// Starts `node <script> <args>` in `dir` and waits for a JSON line holding `ready_key`.
+pub fn start_node_fixture(dir: &Path, script: &str, args: &[&std::ffi::OsStr], ready_key: &str) -> FixtureProcess {
+    let log = std::env::temp_dir().join(format!(
+        "gatehouse-test-{}-{}.log",
+        script.trim_end_matches(".mjs"),
+        std::process::id()
+    ));
     let stderr = File::create(&log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
     let mut child = Command::new(node())
-        .arg("oidc-idp.mjs")
-        .args(["--port", "0"])
-        .current_dir(&dir)
+        .arg(script)
+        .args(args)
+        .current_dir(dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(stderr)
         .spawn()
-        .unwrap_or_else(|e| panic!("start {} oidc-idp.mjs in {}: {e}", node(), dir.display()));
-    let stdin = child.stdin.take().expect("IdP stdin");
-    let stdout = child.stdout.take().expect("IdP stdout");
+        .unwrap_or_else(|e| panic!("start {} {script} in {}: {e}", node(), dir.display()));
+    let stdin = child.stdin.take().expect("fixture stdin");
+    let stdout = child.stdout.take().expect("fixture stdout");
 
-    // Read the ready line, then keep draining stdout so the IdP never writes to a closed pipe.
+    // Read the ready line, then keep draining stdout so the fixture never writes to a closed
+    // pipe.
     let (tx, rx) = mpsc::channel::<Value>();
+    let key = ready_key.to_owned();
     std::thread::spawn(move || {
         let mut sent = false;
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
             if !sent {
                 if let Ok(value) = serde_json::from_str::<Value>(&line) {
-                    if value.get("issuer").is_some() {
+                    if value.get(&key).is_some() {
                         let _ = tx.send(value);
                         sent = true;
                     }
@@ -478,27 +498,42 @@ fn start_idp() -> IdpProcess {
             }
         }
     });
-    let ready = match rx.recv_timeout(IDP_START_TIMEOUT) {
-        Ok(ready) => ready,
+    match rx.recv_timeout(IDP_START_TIMEOUT) {
+        Ok(ready) => FixtureProcess {
+            ready,
+            log,
+            child,
+            stdin,
+        },
         Err(e) => {
             let _ = child.kill();
             panic!(
-                "the IdP did not print its ready line within {IDP_START_TIMEOUT:?} ({e}); its log:\n{}",
+                "{script} did not print its ready line within {IDP_START_TIMEOUT:?} ({e}); its log:\n{}",
                 fs::read_to_string(&log).unwrap_or_default()
             );
         }
-    };
-    let issuer = ready["issuer"]
+    }
+}
+
+fn start_idp() -> IdpProcess {
+    let dir = repo_root().join("tests/idp");
+    npm_ci_once(&dir, &["oidc-provider"]);
+    let fixture = start_node_fixture(&dir, "oidc-idp.mjs", &["--port".as_ref(), "0".as_ref()], "issuer");
+    let issuer = fixture.ready["issuer"]
         .as_str()
         .expect("issuer in the ready line")
         .to_string();
-    let port = ready["port"]
+    let port = fixture.ready["port"]
         .as_u64()
         .expect("port in the ready line") as u16;
     IdpProcess {
-        idp: Idp { issuer, port, log },
-        _child: child,
-        _stdin: stdin,
+        idp: Idp {
+            issuer,
+            port,
+            log: fixture.log,
+        },
+        _child: fixture.child,
+        _stdin: fixture.stdin,
     }
 }
 

@@ -10,21 +10,18 @@
 //!
 //! Needs `node`/`npm` (the first use runs `npm ci` in tests/oauth2-idp under a file lock).
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::sync::OnceCell;
 
 use super::{
-    client, get, node, repo_root, returns_to, unique, with_query_param, Gatehouse, Page, Tenant,
+    npm_ci_once, start_node_fixture,
+    client, get, repo_root, returns_to, unique, with_query_param, Gatehouse, Page, Tenant,
 };
 
-const START_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// The test OAuth 2.0 provider, one per test binary.
 #[derive(Debug)]
@@ -253,100 +250,11 @@ pub async fn tenant_with_oauth2(gh: &Gatehouse, idp: &OAuth2Idp, mapping: Value)
     }
 }
 
-/// `npm ci` in tests/oauth2-idp unless node_modules is there, under a file lock shared by every
-/// test binary.
-fn ensure_installed(dir: &Path) {
-    let installed = || {
-        dir.join("node_modules/oauth2-mock-server/package.json")
-            .exists()
-    };
-    if installed() {
-        return;
-    }
-    let lock_path = std::env::temp_dir().join("gatehouse-test-oauth2-idp-npm.lock");
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .unwrap_or_else(|e| panic!("open {}: {e}", lock_path.display()));
-    lock.lock()
-        .unwrap_or_else(|e| panic!("lock {}: {e}", lock_path.display()));
-    if !installed() {
-        let output = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("run npm ci in {}: {e}", dir.display()));
-        assert!(
-            output.status.success(),
-            "npm ci in {} failed ({}):\n{}\n{}",
-            dir.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let _ = lock.unlock();
-}
-
 fn start() -> OAuth2IdpProcess {
     let dir = repo_root().join("tests/oauth2-idp");
-    ensure_installed(&dir);
-
-    let log = std::env::temp_dir().join(format!(
-        "gatehouse-test-oauth2-idp-{}.log",
-        std::process::id()
-    ));
-    let stderr = File::create(&log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
-    let mut child = Command::new(node())
-        .arg("oauth2-idp.mjs")
-        .args(["--port", "0"])
-        .current_dir(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {} oauth2-idp.mjs in {}: {e}", node(), dir.display()));
-    let stdin = child
-        .stdin
-        .take()
-        .expect("provider stdin");
-    let stdout = child
-        .stdout
-        .take()
-        .expect("provider stdout");
-
-    // Read the ready line, then keep draining stdout so the provider never writes to a closed
-    // pipe.
-    let (tx, rx) = mpsc::channel::<Value>();
-    std::thread::spawn(move || {
-        let mut sent = false;
-        for line in BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if !sent {
-                if let Ok(value) = serde_json::from_str::<Value>(&line) {
-                    if value.get("base_url").is_some() {
-                        let _ = tx.send(value);
-                        sent = true;
-                    }
-                }
-            }
-        }
-    });
-    let ready = match rx.recv_timeout(START_TIMEOUT) {
-        Ok(ready) => ready,
-        Err(e) => {
-            let _ = child.kill();
-            panic!(
-                "the OAuth 2.0 provider did not print its ready line within {START_TIMEOUT:?} ({e}); its log:\n{}",
-                fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-    };
+    npm_ci_once(&dir, &["oauth2-mock-server"]);
+    let fixture = start_node_fixture(&dir, "oauth2-idp.mjs", &["--port".as_ref(), "0".as_ref()], "base_url");
+    let (ready, log, child, stdin) = (fixture.ready, fixture.log, fixture.child, fixture.stdin);
     let base_url = ready["base_url"]
         .as_str()
         .expect("base_url in the ready line")

@@ -11,21 +11,19 @@
 //! Needs `node`/`npm` (the first use runs `npm ci` in tests/saml-idp under a file lock) and
 //! `openssl`.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
 use base64::Engine as _;
-use serde_json::Value;
 use tokio::sync::{Mutex, OnceCell};
 use url::Url;
 
-use super::{client, get, node, post_form, query_param, repo_root, Gatehouse, Page};
+use super::{
+    client, get, npm_ci_once, post_form, query_param, repo_root, start_node_fixture, Gatehouse,
+    Page,
+};
 
-const START_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// The emailAddress NameID format saml-idp uses by default.
 pub const NAMEID_EMAIL: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
@@ -422,50 +420,9 @@ fn static_text(html: &str, id: &str) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
-/// `npm ci` in tests/saml-idp unless its node_modules is there, under a file lock shared by
-/// every test binary.
-fn ensure_installed(dir: &Path) {
-    let installed = || {
-        dir.join("node_modules/saml-idp/package.json")
-            .exists()
-            && dir
-                .join("node_modules/samlp/package.json")
-                .exists()
-    };
-    if installed() {
-        return;
-    }
-    let lock_path = std::env::temp_dir().join("gatehouse-test-saml-idp-npm.lock");
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .unwrap_or_else(|e| panic!("open {}: {e}", lock_path.display()));
-    lock.lock()
-        .unwrap_or_else(|e| panic!("lock {}: {e}", lock_path.display()));
-    if !installed() {
-        let output = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("run npm ci in {}: {e}", dir.display()));
-        assert!(
-            output.status.success(),
-            "npm ci in {} failed ({}):\n{}\n{}",
-            dir.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let _ = lock.unlock();
-}
-
 fn start_saml_idp() -> SamlIdpProcess {
     let dir = repo_root().join("tests/saml-idp");
-    ensure_installed(&dir);
+    npm_ci_once(&dir, &["saml-idp", "samlp"]);
     let keys = tempfile::Builder::new()
         .prefix("gatehouse-test-saml-idp-")
         .tempdir()
@@ -479,58 +436,18 @@ fn start_saml_idp() -> SamlIdpProcess {
             .to_string()[..8]
     );
 
-    let log = std::env::temp_dir().join(format!(
-        "gatehouse-test-saml-idp-{}.log",
-        std::process::id()
-    ));
-    let stderr = File::create(&log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
-    let mut child = Command::new(node())
-        .arg("saml-idp.mjs")
-        .arg("--cert")
-        .arg(&cert_path)
-        .arg("--key")
-        .arg(&key_path)
-        .args(["--port", "0", "--issuer", &entity_id])
-        .current_dir(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {} saml-idp.mjs in {}: {e}", node(), dir.display()));
-    let stdin = child
-        .stdin
-        .take()
-        .expect("SAML IdP stdin");
-    let stdout = child
-        .stdout
-        .take()
-        .expect("SAML IdP stdout");
-
-    let (tx, rx) = mpsc::channel::<Value>();
-    std::thread::spawn(move || {
-        let mut sent = false;
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if !sent {
-                if let Ok(value) = serde_json::from_str::<Value>(&line) {
-                    if value.get("sso_url").is_some() {
-                        let _ = tx.send(value);
-                        sent = true;
-                    }
-                }
-            }
-        }
-    });
-    let ready = match rx.recv_timeout(START_TIMEOUT) {
-        Ok(ready) => ready,
-        Err(e) => {
-            let _ = child.kill();
-            panic!(
-                "the SAML IdP did not print its ready line within {START_TIMEOUT:?} ({e}); its log:\n{}",
-                fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-    };
+    let args: [&std::ffi::OsStr; 8] = [
+        "--cert".as_ref(),
+        cert_path.as_os_str(),
+        "--key".as_ref(),
+        key_path.as_os_str(),
+        "--port".as_ref(),
+        "0".as_ref(),
+        "--issuer".as_ref(),
+        entity_id.as_ref(),
+    ];
+    let fixture = start_node_fixture(&dir, "saml-idp.mjs", &args, "sso_url");
+    let (ready, log, child, stdin) = (fixture.ready, fixture.log, fixture.child, fixture.stdin);
     let text = |key: &str| {
         ready[key]
             .as_str()
