@@ -30,6 +30,7 @@ use url::Url;
 
 /// The SAML 2.0 IdP (tests/saml-idp) and SAML login helpers.
 pub mod saml;
+pub mod saml_xml;
 /// The plain OAuth 2.0 provider (tests/oauth2-idp) and OAuth 2.0 login helpers.
 pub mod oauth2;
 

@@ -12,7 +12,6 @@
 
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin};
-use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::sync::OnceCell;
