@@ -28,6 +28,11 @@ pub enum Command {
     Openapi,
     /// Print a new random secret key for GATEHOUSE_SECRET_KEY.
     Keygen,
+    /// Plugin library tools.
+    Plugins {
+        #[command(subcommand)]
+        command: PluginsCommand,
+    },
     /// Read-model maintenance.
     Projections {
         #[command(subcommand)]
@@ -35,6 +40,28 @@ pub enum Command {
         #[command(flatten)]
         options: Options,
     },
+}
+
+/// Plugin commands.
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// Load one plugin library in a throwaway host (no database, no network) and exercise
+    /// it: prints `ok: <protocol> <version>` (exit 0) or `refused: <reason>` (exit 1).
+    Check(CheckOptions),
+}
+
+/// Options of `plugins check`.
+#[derive(Debug, Args)]
+pub struct CheckOptions {
+    /// The plugin library (`lib<name>.so`).
+    pub path: PathBuf,
+    /// Plugin directory of the deployment, to find a duplicate protocol id [default: next to
+    /// the binary].
+    #[arg(long, env = "GATEHOUSE_PLUGIN_DIR")]
+    pub plugin_dir: Option<PathBuf>,
+    /// Time limit of one plugin call, in seconds [default: 30].
+    #[arg(long, env = "GATEHOUSE_PLUGIN_TIMEOUT_SECS")]
+    pub plugin_timeout_secs: Option<u64>,
 }
 
 /// Read-model commands.
@@ -217,7 +244,7 @@ impl Config {
 }
 
 /// The binary's own directory and its `deps/`, where `cargo build` leaves plugin libraries.
-fn default_plugin_dirs() -> Vec<PathBuf> {
+pub fn default_plugin_dirs() -> Vec<PathBuf> {
     let Some(dir) = std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf))
     else {
         return vec![];

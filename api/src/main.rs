@@ -10,13 +10,14 @@ mod metrics;
 mod openapi;
 mod outbound;
 mod pages;
+mod plugins_cli;
 mod routes;
 mod server;
 mod state;
 
 use clap::Parser;
 
-use crate::config::{Cli, Command, Config, ProjectionsCommand};
+use crate::config::{Cli, Command, Config, PluginsCommand, ProjectionsCommand};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -32,7 +33,30 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(options) => {
             let config = Config::resolve(options, cli.config.as_deref())?;
             server::init_logging(&config);
-            runtime()?.block_on(server::serve(config))
+            let runtime = runtime()?;
+            let result = runtime.block_on(server::serve(config));
+            // A plugin call that never returned still holds a blocking thread; do not wait
+            // for it forever on the way out.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+            result
+        }
+        Command::Plugins {
+            command: PluginsCommand::Check(options),
+        } => {
+            let runtime = runtime()?;
+            let outcome = runtime.block_on(plugins_cli::check(options));
+            // A hanging plugin call keeps its thread: leave it behind.
+            runtime.shutdown_timeout(std::time::Duration::ZERO);
+            match outcome {
+                Ok(line) => {
+                    println!("ok: {line}");
+                    Ok(())
+                }
+                Err(reason) => {
+                    println!("refused: {reason}");
+                    std::process::exit(1)
+                }
+            }
         }
         Command::Projections {
             command: ProjectionsCommand::Rebuild,

@@ -28,7 +28,8 @@ pub trait Outbound: Send + Sync {
     fn check_destination(&self, url: &str) -> Result<(), HttpError>;
 }
 
-/// Receives the duration and outcome (`ok`, `error`, `panic`, `timeout`, `malformed`) of every
+/// Receives the duration and outcome (`ok`, `error`, `panic`, `timeout`, `malformed`,
+/// `too_large`) of every
 /// plugin call, for metrics.
 pub type PluginCallObserver = Arc<dyn Fn(&str, &str, Duration, &str) + Send + Sync>;
 
@@ -49,12 +50,17 @@ pub struct LoadedPlugin {
     pub info: PluginInfo,
 }
 
+/// The largest answer the host accepts from one plugin call (4 MiB). A larger answer is freed
+/// uncopied and the call fails with `plugin_failure`.
+pub const DEFAULT_MAX_OUTPUT: usize = 4 * 1024 * 1024;
+
 /// Loaded plugins by protocol id, and the services they get.
 pub struct PluginHost {
     plugins: BTreeMap<String, Arc<LoadedPlugin>>,
     outbound: Arc<dyn Outbound>,
-    cache: Arc<HttpCache>,
+    cache: Option<Arc<HttpCache>>,
     call_timeout: Duration,
+    max_output: usize,
     observer: Option<PluginCallObserver>,
     runtime: tokio::runtime::Handle,
 }
@@ -64,7 +70,7 @@ pub struct PluginHost {
 struct HostCallContext {
     runtime: tokio::runtime::Handle,
     outbound: Arc<dyn Outbound>,
-    cache: Arc<HttpCache>,
+    cache: Option<Arc<HttpCache>>,
     scope: String,
 }
 
@@ -80,11 +86,31 @@ impl PluginHost {
         PluginHost {
             plugins: BTreeMap::new(),
             outbound,
-            cache: Arc::new(cache),
+            cache: Some(Arc::new(cache)),
             call_timeout,
+            max_output: DEFAULT_MAX_OUTPUT,
             observer: None,
             runtime,
         }
+    }
+
+    /// A throwaway host without database or network, for checking a plugin library
+    /// (`gatehouse plugins check`): every HTTP request of a plugin fails, nothing is cached.
+    pub fn offline(call_timeout: Duration, runtime: tokio::runtime::Handle) -> Self {
+        PluginHost {
+            plugins: BTreeMap::new(),
+            outbound: Arc::new(NoNetwork),
+            cache: None,
+            call_timeout,
+            max_output: DEFAULT_MAX_OUTPUT,
+            observer: None,
+            runtime,
+        }
+    }
+
+    /// The per-call time limit.
+    pub fn call_timeout(&self) -> Duration {
+        self.call_timeout
     }
 
     /// Reports every call to `observer`.
@@ -100,7 +126,10 @@ impl PluginHost {
         // The same library name can sit in several of the directories (cargo leaves a plugin
         // both next to the binary and in `deps/`, and only one of them may be fresh): of
         // equally named files the most recently modified one is loaded.
-        let mut newest: BTreeMap<std::ffi::OsString, (std::time::SystemTime, PathBuf)> =
+        // Keyed by (not shipped with Gatehouse, file name): Gatehouse's own `libgatehouse_*`
+        // libraries load first, so a third-party library claiming one of their protocol ids
+        // is the one refused as a duplicate; the rest load in file name order.
+        let mut newest: BTreeMap<(bool, std::ffi::OsString), (std::time::SystemTime, PathBuf)> =
             BTreeMap::new();
         for dir in dirs {
             let Ok(entries) = std::fs::read_dir(dir) else {
@@ -111,7 +140,10 @@ impl PluginHost {
                     continue;
                 }
                 let (Some(name), Ok(modified)) = (
-                    path.file_name().map(ToOwned::to_owned),
+                    path.file_name().map(|name| {
+                        let own = name.to_string_lossy().starts_with("libgatehouse_");
+                        (!own, name.to_owned())
+                    }),
                     std::fs::metadata(&path).and_then(|m| m.modified()),
                 ) else {
                     continue;
@@ -163,7 +195,8 @@ impl PluginHost {
         };
         let info: PluginInfo = self
             .call_plugin(plugin.clone(), Method::Describe, &(), &context)
-            .await?;
+            .await
+            .1?;
         if info.protocol != plugin.info.protocol {
             return Err(refuse(format!(
                 "describe() names protocol {:?} but the descriptor says {:?}",
@@ -219,7 +252,31 @@ impl PluginHost {
         let plugin = self.plugins.get(protocol).cloned().ok_or_else(|| {
             PluginError::new(reason::PLUGIN_FAILURE, format!("no plugin for protocol {protocol:?}"))
         })?;
-        self.call_plugin(plugin, method, request, context).await
+        self.call_plugin(plugin, method, request, context).await.1
+    }
+
+    /// Like [`PluginHost::call`], but tells a plugin's own answer (`Ok`, which may be a
+    /// refusal) from a misbehaviour the host contained (`Err`: a panic, malformed or oversized
+    /// output, a call over the time limit, or no such plugin). Used by `gatehouse plugins check`.
+    pub async fn probe<Req, Resp>(
+        &self,
+        protocol: &str,
+        method: Method,
+        request: &Req,
+        context: &CallContext,
+    ) -> Result<Result<Resp, PluginError>, PluginError>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+    {
+        let plugin = self.plugins.get(protocol).cloned().ok_or_else(|| {
+            PluginError::new(reason::PLUGIN_FAILURE, format!("no plugin for protocol {protocol:?}"))
+        })?;
+        match self.call_plugin(plugin, method, request, context).await {
+            ("ok" | "error", answer) => Ok(answer),
+            (_, Err(error)) => Err(error),
+            (_, Ok(answer)) => Ok(Ok(answer)),
+        }
     }
 
     async fn call_plugin<Req, Resp>(
@@ -228,14 +285,20 @@ impl PluginHost {
         method: Method,
         request: &Req,
         context: &CallContext,
-    ) -> Result<Resp, PluginError>
+    ) -> (&'static str, Result<Resp, PluginError>)
     where
         Req: Serialize,
         Resp: DeserializeOwned,
     {
-        let body = serde_json::to_vec(request).map_err(|e| {
-            PluginError::new(reason::PLUGIN_FAILURE, format!("cannot encode request: {e}"))
-        })?;
+        let body = match serde_json::to_vec(request) {
+            Ok(body) => body,
+            Err(e) => {
+                let error =
+                    PluginError::new(reason::PLUGIN_FAILURE, format!("cannot encode request: {e}"));
+                return ("error", Err(error));
+            }
+        };
+        let max_output = self.max_output;
         let host_context = HostCallContext {
             runtime: self.runtime.clone(),
             outbound: self.outbound.clone(),
@@ -256,7 +319,7 @@ impl PluginHost {
                 http: host_http,
                 free_buf: host_free,
             };
-            plugin.library.call(&api, method.as_str(), &body)
+            plugin.library.call(&api, method.as_str(), &body, max_output)
         });
         let outcome = tokio::time::timeout(self.call_timeout, task).await;
         let (label, result) = match outcome {
@@ -274,7 +337,17 @@ impl PluginHost {
                     format!("plugin call aborted: {join_error}"),
                 )),
             ),
-            Ok(Ok((status, bytes))) => decode(status, &bytes),
+            Ok(Ok(Err(len))) => (
+                "too_large",
+                Err(PluginError::new(
+                    reason::PLUGIN_FAILURE,
+                    format!(
+                        "plugin call {} answered {len} bytes, output larger than the limit of {max_output} bytes",
+                        method.as_str()
+                    ),
+                )),
+            ),
+            Ok(Ok(Ok((status, bytes)))) => decode(status, &bytes),
         };
         let elapsed = started.elapsed();
         if let Some(observer) = &self.observer {
@@ -289,7 +362,7 @@ impl PluginHost {
                 "plugin call refused"
             );
         }
-        result
+        (label, result)
     }
 }
 
@@ -402,8 +475,11 @@ async fn fetch(context: &HostCallContext, request: HttpRequest) -> Result<HttpRe
     let Some(policy) = request.cache.clone().filter(|_| request.method == "GET") else {
         return context.outbound.fetch(request).await;
     };
+    let Some(cache) = &context.cache else {
+        return context.outbound.fetch(request).await;
+    };
     let key = sha256_hex(&format!("{}\n{}\n{}", context.scope, policy.scope, request.url));
-    let cached = context.cache.get(&key).await.ok().flatten();
+    let cached = cache.get(&key).await.ok().flatten();
     if let Some(cached) = &cached {
         let age_ms = now_millis() - cached.fetched_at;
         let fresh = age_ms < (policy.max_age_secs as i64) * 1000;
@@ -418,8 +494,7 @@ async fn fetch(context: &HostCallContext, request: HttpRequest) -> Result<HttpRe
     }
     let response = context.outbound.fetch(request).await?;
     if (200..300).contains(&response.status) {
-        if let Err(error) = context
-            .cache
+        if let Err(error) = cache
             .put(&key, response.status, &response.headers, &response.body)
             .await
         {
@@ -427,4 +502,21 @@ async fn fetch(context: &HostCallContext, request: HttpRequest) -> Result<HttpRe
         }
     }
     Ok(response)
+}
+
+/// The outbound side of an offline host: no network at all.
+struct NoNetwork;
+
+#[async_trait]
+impl Outbound for NoNetwork {
+    async fn fetch(&self, _request: HttpRequest) -> Result<HttpResponse, HttpError> {
+        Err(HttpError {
+            kind: HttpErrorKind::Blocked,
+            detail: "no network while checking a plugin".into(),
+        })
+    }
+
+    fn check_destination(&self, _url: &str) -> Result<(), HttpError> {
+        Ok(())
+    }
 }

@@ -13,16 +13,16 @@ use libloading::Library;
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The file could not be opened as a shared library.
-    #[error("not a loadable library: {0}")]
+    #[error("not a plugin library: cannot load it ({0})")]
     Open(String),
     /// The library has no Gatehouse entry symbol.
-    #[error("not a Gatehouse plugin: missing entry symbol gatehouse_plugin_entry")]
+    #[error("missing entry symbol gatehouse_plugin_entry: not a Gatehouse plugin")]
     MissingEntry,
     /// The entry returned null.
     #[error("plugin entry returned no descriptor")]
     NullDescriptor,
     /// Built for another ABI version.
-    #[error("plugin ABI version {found} does not match host ABI version {expected}")]
+    #[error("wrong ABI version: the plugin was built for ABI version {found}, this host implements {expected}")]
     AbiMismatch {
         /// Version in the library.
         found: u32,
@@ -113,8 +113,15 @@ impl LoadedLibrary {
         &self.path
     }
 
-    /// Calls `method` with a JSON request; returns the status and the copied answer bytes.
-    pub fn call(&self, host: &HostApi, method: &str, request: &[u8]) -> (i32, Vec<u8>) {
+    /// Calls `method` with a JSON request; returns the status and the copied answer bytes, or
+    /// `Err(len)` when the answer is larger than `max_output` bytes (it is freed uncopied).
+    pub fn call(
+        &self,
+        host: &HostApi,
+        method: &str,
+        request: &[u8],
+        max_output: usize,
+    ) -> Result<(i32, Vec<u8>), usize> {
         // SAFETY: the library is loaded for as long as `self` lives and the ABI was checked.
         let descriptor = unsafe { &*self.descriptor };
         let mut out = RBuf::empty();
@@ -130,11 +137,17 @@ impl LoadedLibrary {
                 &mut out,
             )
         };
+        let len = out.len;
+        if len > max_output {
+            // SAFETY: the buffer goes back, uncopied, to the library that allocated it, once.
+            unsafe { (descriptor.free_buf)(out) };
+            return Err(len);
+        }
         // SAFETY: the plugin filled `out` with a buffer it allocated (or left it empty).
         let bytes = unsafe { out.to_vec() };
         // SAFETY: the buffer goes back to the library that allocated it, once.
         unsafe { (descriptor.free_buf)(out) };
-        (status, bytes)
+        Ok((status, bytes))
     }
 }
 

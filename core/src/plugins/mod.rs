@@ -4,5 +4,5 @@
 mod host;
 mod loader;
 
-pub use host::{CallContext, LoadedPlugin, Outbound, PluginCallObserver, PluginHost};
+pub use host::{CallContext, LoadedPlugin, Outbound, PluginCallObserver, PluginHost, DEFAULT_MAX_OUTPUT};
 pub use loader::{LoadError, LoadedLibrary};
