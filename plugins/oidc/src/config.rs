@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use gatehouse_plugin_sdk::config::allowed_domains;
 use gatehouse_plugin_sdk::PluginError;
 use openidconnect::core::CoreJwsSigningAlgorithm;
 use serde_json::{Map, Value};
@@ -300,81 +301,7 @@ fn client_secret(value: Option<&Value>) -> Result<Option<String>, PluginError> {
     }
 }
 
-fn allowed_domains(value: Option<&Value>) -> Result<Vec<String>, PluginError> {
-    let list = match value {
-        Some(Value::Array(list)) if !list.is_empty() => list,
-        Some(Value::Array(_)) => {
-            return Err(PluginError::invalid_config(
-                "/allowed_domains",
-                "must list at least one domain",
-            ))
-        }
-        Some(_) => {
-            return Err(PluginError::invalid_config(
-                "/allowed_domains",
-                "must be a list of domain names",
-            ))
-        }
-        None => {
-            return Err(PluginError::invalid_config(
-                "/allowed_domains",
-                "is required",
-            ))
-        }
-    };
-    let mut domains: Vec<String> = Vec::with_capacity(list.len());
-    for (index, entry) in list.iter().enumerate() {
-        let field = format!("/allowed_domains/{index}");
-        let Value::String(text) = entry else {
-            return Err(PluginError::invalid_config(&field, "must be a string"));
-        };
-        let domain =
-            normalize_domain(text).map_err(|detail| PluginError::invalid_config(&field, detail))?;
-        if !domains.contains(&domain) {
-            domains.push(domain);
-        }
-    }
-    Ok(domains)
-}
 
-/// Lowercases, drops one trailing dot and converts to IDNA A-labels (UTS #46, STD3 rules), so
-/// the host can compare the domain of an email with these values byte for byte.
-pub fn normalize_domain(text: &str) -> Result<String, &'static str> {
-    if text.is_empty() {
-        return Err("must not be empty");
-    }
-    if text.contains(['@', '/', '*', '\\', ':']) || text.chars().any(char::is_whitespace) {
-        return Err("must be a bare domain name (no '@', '/', ':', spaces or wildcards)");
-    }
-    let lower = text.to_lowercase();
-    let trimmed = lower
-        .strip_suffix('.')
-        .unwrap_or(&lower);
-    let ascii = idna::domain_to_ascii_strict(trimmed)
-        .map_err(|_| "is not a valid internationalised domain name")?;
-    if ascii.is_empty() || ascii.len() > 253 {
-        return Err("must be between 1 and 253 characters long");
-    }
-    let labels_ok = ascii.split('.').all(|label| {
-        !label.is_empty()
-            && label.len() <= 63
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    });
-    if !labels_ok {
-        return Err("is not a valid domain name");
-    }
-    if ascii
-        .parse::<std::net::Ipv4Addr>()
-        .is_ok()
-    {
-        return Err("must be a domain name, not an IP address");
-    }
-    Ok(ascii)
-}
 
 fn signing_algs(value: Option<&Value>) -> Result<Vec<SigningAlg>, PluginError> {
     let list = match value {

@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod abi;
+pub mod config;
 pub mod messages;
 pub mod plugin;
 

@@ -1,7 +1,7 @@
 use gatehouse_plugin_sdk::{reason, PluginError, Protocol, ValidateConfigRequest};
 use serde_json::{json, Value};
 
-use super::normalize_domain;
+use gatehouse_plugin_sdk::config::normalize_domain;
 use crate::Oidc;
 
 fn good() -> Value {
