@@ -56,7 +56,7 @@ impl LoadedLibrary {
     pub fn open(path: &Path) -> Result<Self, LoadError> {
         // SAFETY: loading a library runs its initialisers. The host loads only from the
         // plugin directory the operator configured (or the host's own build directory).
-        let library = unsafe { Library::new(path) }.map_err(|e| LoadError::Open(e.to_string()))?;
+        let library = unsafe { Library::new(path) }.map_err(|e| LoadError::Open(with_source(&e)))?;
         // SAFETY: the symbol, when present, has the EntryFn signature by the ABI contract.
         let entry: EntryFn = unsafe { library.get::<EntryFn>(ENTRY_SYMBOL) }
             .map(|symbol| *symbol)
@@ -148,6 +148,15 @@ impl LoadedLibrary {
         // SAFETY: the buffer goes back to the library that allocated it, once.
         unsafe { (descriptor.free_buf)(out) };
         Ok((status, bytes))
+    }
+}
+
+/// The error and its source: libloading says only "dlopen failed" and keeps the loader's own
+/// words ("file too short", "invalid ELF header") in the source.
+fn with_source(error: &libloading::Error) -> String {
+    match std::error::Error::source(error) {
+        Some(source) => format!("{error}: {source}"),
+        None => error.to_string(),
     }
 }
 
