@@ -33,6 +33,7 @@ pub mod saml;
 pub mod saml_xml;
 /// The plain OAuth 2.0 provider (tests/oauth2-idp) and OAuth 2.0 login helpers.
 pub mod oauth2;
+pub mod cas;
 
 /// Every HTTP call of the harness gives up after this long.
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(20);
