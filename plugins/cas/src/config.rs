@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use gatehouse_plugin_sdk::config::allowed_domains;
 use gatehouse_plugin_sdk::PluginError;
 use serde_json::{Map, Value};
 use url::Url;
@@ -145,74 +146,7 @@ fn server_url(value: Option<&Value>) -> Result<String, PluginError> {
     Ok(normalised.trim_end_matches('/').to_owned())
 }
 
-fn allowed_domains(value: Option<&Value>) -> Result<Vec<String>, PluginError> {
-    let list = match value {
-        Some(Value::Array(list)) if !list.is_empty() => list,
-        Some(Value::Array(_)) => {
-            return Err(PluginError::invalid_config(
-                "/allowed_domains",
-                "must list at least one domain",
-            ))
-        }
-        Some(_) => {
-            return Err(PluginError::invalid_config(
-                "/allowed_domains",
-                "must be a list of domain names",
-            ))
-        }
-        None => return Err(PluginError::invalid_config("/allowed_domains", "is required")),
-    };
-    let mut domains: Vec<String> = Vec::with_capacity(list.len());
-    for (index, entry) in list.iter().enumerate() {
-        let field = format!("/allowed_domains/{index}");
-        let Value::String(text) = entry else {
-            return Err(PluginError::invalid_config(&field, "must be a string"));
-        };
-        let domain =
-            normalize_domain(text).map_err(|detail| PluginError::invalid_config(&field, detail))?;
-        if !domains.contains(&domain) {
-            domains.push(domain);
-        }
-    }
-    Ok(domains)
-}
 
-/// Lowercases, drops one trailing dot and converts to IDNA A-labels, so the host can compare
-/// the domain of an email with these values byte for byte. A single label is refused.
-pub fn normalize_domain(text: &str) -> Result<String, &'static str> {
-    if text.is_empty() {
-        return Err("must not be empty");
-    }
-    if text.contains(['@', '/', '*', '\\', ':']) || text.chars().any(char::is_whitespace) {
-        return Err("must be a bare domain name (no '@', '/', ':', spaces or wildcards)");
-    }
-    let lower = text.to_lowercase();
-    let trimmed = lower.strip_suffix('.').unwrap_or(&lower);
-    let ascii = idna::domain_to_ascii_strict(trimmed)
-        .map_err(|_| "is not a valid internationalised domain name")?;
-    if ascii.is_empty() || ascii.len() > 253 {
-        return Err("must be between 1 and 253 characters long");
-    }
-    let labels_ok = ascii.split('.').all(|label| {
-        !label.is_empty()
-            && label.len() <= 63
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    });
-    if !labels_ok {
-        return Err("is not a valid domain name");
-    }
-    if !ascii.contains('.') {
-        return Err("must have at least two labels (a single label names a whole top-level domain)");
-    }
-    if ascii.parse::<std::net::Ipv4Addr>().is_ok() {
-        return Err("must be a domain name, not an IP address");
-    }
-    Ok(ascii)
-}
 
 /// A CAS attribute name: it becomes an XML element name in the CAS namespace
 /// (`<cas:mail>`), so it must be an XML NCName; ASCII only, at most 64 characters.
