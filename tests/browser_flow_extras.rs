@@ -29,6 +29,7 @@ macro_rules! on_both_stores {
 }
 
 on_both_stores!(
+    loaded_plugins_are_listed,
     return_to_is_honoured_on_the_app_origin_only,
     two_connections_show_the_choice_page,
     hostile_browser_inputs_get_plain_pages,
@@ -783,4 +784,28 @@ async fn concurrent_admin_writes_and_logins_are_never_500(store: Store) {
         .as_array()
         .map_or(0, Vec::len);
     assert_eq!(count, accepted + 1, "{}", page.describe());
+}
+
+async fn loaded_plugins_are_listed(store: Store) {
+    let gh = Gatehouse::start(store).await;
+    let anonymous = get(&client(), &gh.url("/api/v1/plugins")).await;
+    anonymous.assert_problem(401, None);
+
+    let page = gh.admin_get("/api/v1/plugins").await;
+    page.assert_status(200);
+    let listed = page.json();
+    let plugins = listed["plugins"].as_array().expect("plugins list");
+    let find = |protocol: &str| {
+        plugins
+            .iter()
+            .find(|p| p["protocol"] == json!(protocol))
+            .unwrap_or_else(|| panic!("{protocol} not listed: {listed:#}"))
+            .clone()
+    };
+    assert_eq!(find("oidc")["callback"], json!("query"), "{listed:#}");
+    assert_eq!(find("oidc")["secret_fields"], json!(["/client_secret"]), "{listed:#}");
+    assert_eq!(find("saml")["callback"], json!("form_post"), "{listed:#}");
+    assert_eq!(find("saml")["secret_fields"], json!(["/sp_private_key"]), "{listed:#}");
+    assert_eq!(find("oauth2")["abi_version"], json!(1), "{listed:#}");
+    assert_eq!(find("cas")["callback"], json!("query"), "{listed:#}");
 }

@@ -19,6 +19,7 @@ use utoipa_actix_web::AppExt;
         (name = "session", description = "The signed-in browser"),
         (name = "tenants", description = "Tenant administration"),
         (name = "connections", description = "SSO connections of a tenant"),
+        (name = "plugins", description = "Protocol plugins loaded by this node"),
         (name = "audit", description = "Who signed in, when, how, and why attempts failed"),
         (name = "operations", description = "Health and metrics")
     ),

@@ -18,6 +18,7 @@
 //   GET  /test/accounts/<login>  that profile
 //   GET  /test/requests          the token requests seen so far (client auth method, PKCE)
 
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
 
@@ -128,7 +129,10 @@ service.on('beforeResponse', (response, req) => {
     response.body = { error: 'invalid_grant' };
     return;
   }
-  const accessToken = response.body.access_token;
+  // oauth2-mock-server's tokens are JWTs of the same claims for the same client within one
+  // second: two parallel logins could get the same token and read each other's profile. An
+  // opaque random token per exchange keeps every login's profile its own.
+  const accessToken = randomBytes(32).toString('hex');
   tokens.set(accessToken, grant.profile);
   response.body = {
     access_token: accessToken,

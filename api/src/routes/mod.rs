@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod browser;
 pub mod health;
+pub mod plugins;
 pub mod session;
 pub mod tenants;
 
@@ -15,6 +16,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(health::readyz)
         .service(health::metrics)
         .service(session::get_session)
+        .service(plugins::list_plugins)
         .service(tenants::create_tenant)
         .service(tenants::get_tenant)
         .service(tenants::put_connection)
