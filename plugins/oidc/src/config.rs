@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use gatehouse_plugin_sdk::config::allowed_domains;
+use gatehouse_plugin_sdk::config::{allowed_domains, client_id, client_secret};
 use gatehouse_plugin_sdk::PluginError;
 use openidconnect::core::CoreJwsSigningAlgorithm;
 use serde_json::{Map, Value};
@@ -268,38 +268,7 @@ fn discovery_url(text: &str) -> Result<String, PluginError> {
     Ok(text.to_owned())
 }
 
-fn client_id(text: &str) -> Result<String, PluginError> {
-    let error = |detail: &str| PluginError::invalid_config("/client_id", detail);
-    if text.is_empty() {
-        return Err(error("must not be empty"));
-    }
-    if text.chars().count() > MAX_CLIENT_ID_CHARS {
-        return Err(error("must be at most 255 characters"));
-    }
-    // RFC 6749 Appendix A.1: client_id = *VSCHAR (printable ASCII and space).
-    if !text
-        .chars()
-        .all(|c| c == ' ' || c.is_ascii_graphic())
-    {
-        return Err(error("must contain only printable ASCII characters"));
-    }
-    Ok(text.to_owned())
-}
 
-fn client_secret(value: Option<&Value>) -> Result<Option<String>, PluginError> {
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(secret)) if secret.is_empty() => Err(PluginError::invalid_config(
-            "/client_secret",
-            "must not be empty; omit it or use null for a public client",
-        )),
-        Some(Value::String(secret)) => Ok(Some(secret.clone())),
-        Some(_) => Err(PluginError::invalid_config(
-            "/client_secret",
-            "must be a string or null",
-        )),
-    }
-}
 
 
 
@@ -407,7 +376,6 @@ const DEFAULT_ALGS: [SigningAlg; 4] = [
     SigningAlg::EdDsa,
 ];
 
-const MAX_CLIENT_ID_CHARS: usize = 255;
 
 /// OIDC Discovery 1.0 §4.1.
 pub const WELL_KNOWN_SUFFIX: &str = "/.well-known/openid-configuration";

@@ -88,6 +88,39 @@ pub fn normalize_domain(text: &str) -> Result<String, &'static str> {
     Ok(ascii)
 }
 
+/// Longest client id accepted.
+const MAX_CLIENT_ID_CHARS: usize = 255;
+
+/// Checks an OAuth 2.0 client id (`/client_id`): 1 to 255 characters of RFC 6749 Appendix A.1
+/// VSCHAR (printable ASCII and space).
+pub fn client_id(text: &str) -> Result<String, PluginError> {
+    let error = |detail: &str| PluginError::invalid_config("/client_id", detail);
+    if text.is_empty() {
+        return Err(error("must not be empty"));
+    }
+    if text.chars().count() > MAX_CLIENT_ID_CHARS {
+        return Err(error("must be at most 255 characters"));
+    }
+    if !text.chars().all(|c| c == ' ' || c.is_ascii_graphic()) {
+        return Err(error("must contain only printable ASCII characters"));
+    }
+    Ok(text.to_owned())
+}
+
+/// Reads an optional OAuth 2.0 client secret (`/client_secret`): absent or null means a public
+/// client; an empty string is refused rather than taken for "no secret".
+pub fn client_secret(value: Option<&Value>) -> Result<Option<String>, PluginError> {
+    let error = |detail: &str| PluginError::invalid_config("/client_secret", detail);
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(secret)) if secret.is_empty() => {
+            Err(error("must not be empty; omit it or use null for a public client"))
+        }
+        Some(Value::String(secret)) => Ok(Some(secret.clone())),
+        Some(_) => Err(error("must be a string or null")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
