@@ -108,9 +108,7 @@ pub async fn start(
     path: web::Path<(String, String)>,
     query: web::Query<StartQuery>,
 ) -> HttpResponse {
-    let (slug, connection_id) = path.into_inner();
-    let (Ok(slug), Ok(connection_id)) = (TenantSlug::parse(&slug), ConnectionId::parse(&connection_id))
-    else {
+    let Some((slug, connection_id)) = connection_path(path) else {
         return pages::respond(StatusCode::NOT_FOUND, pages::not_found());
     };
     start_login(&state, &req, &slug, &connection_id, query.return_to.as_deref()).await
@@ -132,9 +130,7 @@ pub async fn callback(
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
-    let (slug, connection_id) = path.into_inner();
-    let (Ok(slug), Ok(connection_id)) = (TenantSlug::parse(&slug), ConnectionId::parse(&connection_id))
-    else {
+    let Some((slug, connection_id)) = connection_path(path) else {
         return pages::respond(StatusCode::NOT_FOUND, pages::not_found());
     };
     let query = req.query_string();
@@ -210,9 +206,7 @@ pub async fn acs(
     path: web::Path<(String, String)>,
     mut body: web::Payload,
 ) -> HttpResponse {
-    let (slug, connection_id) = path.into_inner();
-    let (Ok(slug), Ok(connection_id)) = (TenantSlug::parse(&slug), ConnectionId::parse(&connection_id))
-    else {
+    let Some((slug, connection_id)) = connection_path(path) else {
         return pages::respond(StatusCode::NOT_FOUND, pages::not_found());
     };
     let is_form = req
@@ -266,9 +260,7 @@ pub async fn acs_continue(
     path: web::Path<(String, String)>,
     query: web::Query<ContinueQuery>,
 ) -> HttpResponse {
-    let (slug, connection_id) = path.into_inner();
-    let (Ok(slug), Ok(connection_id)) = (TenantSlug::parse(&slug), ConnectionId::parse(&connection_id))
-    else {
+    let Some((slug, connection_id)) = connection_path(path) else {
         return pages::respond(StatusCode::NOT_FOUND, pages::not_found());
     };
     let binding = req.cookie(FLOW_COOKIE);
@@ -343,6 +335,13 @@ pub async fn logout(state: web::Data<AppState>, req: HttpRequest, slug: web::Pat
         .insert_header(("Cache-Control", "no-store"))
         .cookie(removal)
         .finish()
+}
+
+/// The tenant slug and connection id of a `/{slug}/sso/{connection_id}/...` path, if both
+/// are well-formed.
+fn connection_path(path: web::Path<(String, String)>) -> Option<(TenantSlug, ConnectionId)> {
+    let (slug, connection_id) = path.into_inner();
+    Some((TenantSlug::parse(&slug).ok()?, ConnectionId::parse(&connection_id).ok()?))
 }
 
 async fn start_login(
