@@ -140,6 +140,9 @@ impl From<AdminError> for ApiError {
             AdminError::Invalid { field, detail } => ApiError::Invalid { field, detail },
             AdminError::NotFound(what) => ApiError::NotFound(what),
             AdminError::Conflict(detail) => ApiError::Conflict(detail),
+            AdminError::Store(StoreError::Conflict) => ApiError::Conflict(
+                "the tenant was changed concurrently by another request; retry".into(),
+            ),
             AdminError::Store(store) => ApiError::Unavailable(store),
             AdminError::Internal(cause) => ApiError::Internal(cause),
         }

@@ -9,7 +9,7 @@ use crate::domain::NoServices;
 use crate::ids::Actor;
 
 /// How many times a command is re-run after losing an optimistic-concurrency race.
-const MAX_ATTEMPTS: usize = 6;
+const MAX_ATTEMPTS: usize = 10;
 
 /// Why a command did not run.
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +113,11 @@ impl<Q> Executor<Q> {
                 }
                 Err(AggregateError::AggregateConflict) if attempt < MAX_ATTEMPTS => {
                     tracing::debug!(aggregate = A::TYPE, attempt, "append conflict, retrying");
+                    // Writers that collided would collide again if they all retried at once:
+                    // wait a random, growing moment first.
+                    let ceiling_ms = 5 * attempt as u64;
+                    let pause = rand::Rng::gen_range(&mut rand::thread_rng(), 1..=ceiling_ms);
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
                     continue;
                 }
                 Err(e) => return Err(CommandError::Store(store_error(e))),
