@@ -2,31 +2,11 @@
 //! tenant with two connections, hostile paths and bodies (plain 4xx, never a 500), metrics and
 //! JSON logs.
 
+#[macro_use]
 mod common;
 
 use common::*;
 use serde_json::{json, Value};
-
-macro_rules! on_both_stores {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    super::$scenario(super::Store::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    super::$scenario(super::Store::Postgres).await
-                }
-            )*
-        }
-    };
-}
 
 on_both_stores!(
     loaded_plugins_are_listed,

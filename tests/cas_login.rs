@@ -2,32 +2,12 @@
 //! tests/cas-server), a real `gatehouse serve` with the gatehouse-cas plugin, HTTP only. Every
 //! scenario runs on SQLite and on Postgres, in its own Gatehouse process and tenant.
 
+#[macro_use]
 mod common;
 
 use common::cas::*;
 use common::*;
 use serde_json::{json, Value};
-
-macro_rules! on_both_stores {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    super::$scenario(super::Store::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    super::$scenario(super::Store::Postgres).await
-                }
-            )*
-        }
-    };
-}
 
 on_both_stores!(
     jit_user_login_succeeds,

@@ -3,32 +3,12 @@
 //! scenario runs on SQLite and on Postgres (`sqlite::NAME`, `postgres::NAME`), in its own
 //! Gatehouse process with its own tenant and client id.
 
+#[macro_use]
 mod common;
 
 use common::oauth2::*;
 use common::*;
 use serde_json::{json, Value};
-
-macro_rules! on_both_stores {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    super::$scenario(super::Store::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    super::$scenario(super::Store::Postgres).await
-                }
-            )*
-        }
-    };
-}
 
 on_both_stores!(
     connection_config_is_validated_by_the_plugin,

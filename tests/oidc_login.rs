@@ -2,31 +2,11 @@
 //! only. Every scenario runs on SQLite and on Postgres (`sqlite::NAME`, `postgres::NAME`), in
 //! its own Gatehouse process with its own tenants and its own IdP client.
 
+#[macro_use]
 mod common;
 
 use common::*;
 use serde_json::{json, Value};
-
-macro_rules! on_both_stores {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    super::$scenario(super::Store::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    super::$scenario(super::Store::Postgres).await
-                }
-            )*
-        }
-    };
-}
 
 on_both_stores!(
     tenant_pages_and_admin_api,

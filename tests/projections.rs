@@ -2,31 +2,11 @@
 //! replayed from the event store; after a restart on the same data, the audit log, tenants and
 //! connections read exactly as before (audit ids may be renumbered).
 
+#[macro_use]
 mod common;
 
 use common::*;
 use serde_json::{json, Value};
-
-macro_rules! on_both_stores {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    super::$scenario(super::Store::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    super::$scenario(super::Store::Postgres).await
-                }
-            )*
-        }
-    };
-}
 
 on_both_stores!(
     rebuild_keeps_the_read_models,

@@ -13,6 +13,7 @@
 //! Each case runs on SQLite and on PostgreSQL (`sqlite::NAME`, `postgres::NAME`), each in its
 //! own Gatehouse process with its own tenant. Needs node/npm, openssl and xmlsec1.
 
+#[macro_use]
 mod common;
 
 use std::time::{Duration, Instant};
@@ -21,27 +22,6 @@ use common::saml::*;
 use common::saml_xml::*;
 use common::*;
 use serde_json::{json, Value};
-
-macro_rules! on_both_stores {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    super::$scenario(super::Store::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    super::$scenario(super::Store::Postgres).await
-                }
-            )*
-        }
-    };
-}
 
 on_both_stores!(
     c01_signatures_stripped,

@@ -23,33 +23,13 @@
 //!   POST).
 //! - Audit events as for OIDC, with `protocol: "saml"`.
 
+#[macro_use]
 mod common;
 
 use common::saml::*;
 use common::*;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-
-macro_rules! on_both_stores {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    super::$scenario(super::Store::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    super::$scenario(super::Store::Postgres).await
-                }
-            )*
-        }
-    };
-}
 
 on_both_stores!(
     connection_config_and_sp_metadata,

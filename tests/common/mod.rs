@@ -12,6 +12,30 @@
 //! `tests/artifacts/` (git-ignored).
 #![allow(dead_code)]
 
+/// Generates `sqlite::NAME` and `postgres::NAME` tests from `async fn NAME(store: Store)`
+/// scenarios, so every scenario runs on both stores.
+#[allow(unused_macros)]
+macro_rules! on_both_stores {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    super::$scenario(super::Store::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    super::$scenario(super::Store::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
