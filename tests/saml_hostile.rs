@@ -16,7 +16,6 @@
 #[macro_use]
 mod common;
 
-use std::time::{Duration, Instant};
 
 use common::saml::*;
 use common::saml_xml::*;
@@ -75,13 +74,6 @@ const MAX_ENCODED: usize = 256 * 1024;
 
 const CONNECTION: &str = "hostile-saml";
 
-#[derive(Debug, Clone)]
-struct SamlTenant {
-    slug: String,
-    connection_id: String,
-    acs_url: String,
-    sp_entity_id: String,
-}
 
 /// The config that trusts the shared IdP's certificate, for `good.test`.
 fn trust(idp: &SamlIdp) -> Value {
@@ -111,6 +103,7 @@ async fn saml_tenant_with(gh: &Gatehouse, config: Value) -> SamlTenant {
     assert_eq!(setup["acs_url"], json!(acs_url), "{}", page.describe());
     assert_eq!(setup["sp_entity_id"], json!(sp_entity_id), "{}", page.describe());
     SamlTenant {
+        app_url: format!("https://app.{slug}.test/home"),
         slug,
         connection_id: CONNECTION.to_string(),
         acs_url,
@@ -238,81 +231,7 @@ impl BareLogin {
     }
 }
 
-/// Asserts the whole refusal contract and returns the `login.failed` event: no session cookie
-/// anywhere in the exchange, an HTML error page with this status and an attempt id, a
-/// `login.failed` event of that attempt with exactly this reason, protocol "saml", this
-/// tenant and connection, and no session for the browser.
-async fn assert_refused(
-    gh: &Gatehouse,
-    tenant: &SamlTenant,
-    browser: &reqwest::Client,
-    outcome: &AcsOutcome,
-    reason: &str,
-    status: u16,
-    case: &str,
-) -> Value {
-    outcome.post.assert_no_session_cookie();
-    let page = outcome.last();
-    page.assert_no_session_cookie();
-    assert!(
-        page.content_type()
-            .starts_with("text/html"),
-        "[{case}] expected an HTML error page: {}",
-        outcome.describe()
-    );
-    let attempt = page.attempt_id().unwrap_or_else(|| {
-        panic!(
-            "[{case}] error page without <code id=\"attempt-id\">UUID</code>: {}",
-            outcome.describe()
-        )
-    });
-    let event = failed_event(gh, &tenant.slug, &attempt, case).await;
-    assert_eq!(
-        event["reason"],
-        json!(reason),
-        "[{case}] login.failed of attempt {attempt} has the wrong reason: {event:#}\n{}",
-        outcome.describe()
-    );
-    assert_eq!(event["protocol"], json!("saml"), "[{case}] {event:#}");
-    assert_eq!(event["outcome"], json!("failed"), "[{case}] {event:#}");
-    assert_eq!(event["tenant"], json!(tenant.slug), "[{case}] {event:#}");
-    assert_eq!(
-        event["connection_id"],
-        json!(tenant.connection_id),
-        "[{case}] {event:#}"
-    );
-    assert_eq!(
-        page.status.as_u16(),
-        status,
-        "[{case}] refusal ({reason}) with the wrong status: {}",
-        outcome.describe()
-    );
-    gh.assert_no_session(browser).await;
-    event
-}
 
-/// Waits for the `login.failed` event of this attempt.
-async fn failed_event(gh: &Gatehouse, slug: &str, attempt: &str, case: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let events = gh
-            .audit(slug, &[("type", "login.failed")])
-            .await;
-        if let Some(event) = events
-            .into_iter()
-            .find(|e| e["attempt_id"] == json!(attempt))
-        {
-            return event;
-        }
-        if Instant::now() > deadline {
-            panic!(
-                "[{case}] no login.failed for attempt {attempt} at {slug}; events:\n{}",
-                serde_json::to_string_pretty(&gh.audit(slug, &[]).await).unwrap_or_default()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// Nobody signed in at this tenant and nobody was provisioned.
 async fn assert_nobody_signed_in(gh: &Gatehouse, tenant: &SamlTenant) {

@@ -49,14 +49,6 @@ on_both_stores!(
 const CONNECTION: &str = "acme-saml";
 const LABEL: &str = "Acme SAML";
 
-#[derive(Debug, Clone)]
-struct SamlTenant {
-    slug: String,
-    app_url: String,
-    connection_id: String,
-    acs_url: String,
-    sp_entity_id: String,
-}
 
 fn acs_url(gh: &Gatehouse, slug: &str, id: &str) -> String {
     gh.url(&format!("/{slug}/sso/{id}/acs"))

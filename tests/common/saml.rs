@@ -12,10 +12,12 @@
 //! `openssl`.
 
 use std::fs;
+use std::time::{Duration, Instant};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 
 use base64::Engine as _;
+use serde_json::{json, Value};
 use tokio::sync::{Mutex, OnceCell};
 use url::Url;
 
@@ -923,4 +925,90 @@ pub fn deflate_stored(data: &[u8]) -> Vec<u8> {
 /// The `SAMLRequest` query value of the HTTP-Redirect binding for this XML (not URL-encoded).
 pub fn redirect_binding_value(xml: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(deflate_stored(xml.as_bytes()))
+}
+
+/// A tenant of a SAML test, with what its connection tells the IdP.
+#[derive(Debug, Clone)]
+pub struct SamlTenant {
+    pub slug: String,
+    pub app_url: String,
+    pub connection_id: String,
+    pub acs_url: String,
+    pub sp_entity_id: String,
+}
+
+/// Asserts the whole refusal contract and returns the `login.failed` event: no session cookie
+/// anywhere in the exchange, an HTML error page with this status and an attempt id, a
+/// `login.failed` event of that attempt with exactly this reason, protocol "saml", this
+/// tenant and connection, and no session for the browser.
+pub async fn assert_refused(
+    gh: &Gatehouse,
+    tenant: &SamlTenant,
+    browser: &reqwest::Client,
+    outcome: &AcsOutcome,
+    reason: &str,
+    status: u16,
+    case: &str,
+) -> Value {
+    outcome.post.assert_no_session_cookie();
+    let page = outcome.last();
+    page.assert_no_session_cookie();
+    assert!(
+        page.content_type()
+            .starts_with("text/html"),
+        "[{case}] expected an HTML error page: {}",
+        outcome.describe()
+    );
+    let attempt = page.attempt_id().unwrap_or_else(|| {
+        panic!(
+            "[{case}] error page without <code id=\"attempt-id\">UUID</code>: {}",
+            outcome.describe()
+        )
+    });
+    let event = failed_event(gh, &tenant.slug, &attempt, case).await;
+    assert_eq!(
+        event["reason"],
+        json!(reason),
+        "[{case}] login.failed of attempt {attempt} has the wrong reason: {event:#}\n{}",
+        outcome.describe()
+    );
+    assert_eq!(event["protocol"], json!("saml"), "[{case}] {event:#}");
+    assert_eq!(event["outcome"], json!("failed"), "[{case}] {event:#}");
+    assert_eq!(event["tenant"], json!(tenant.slug), "[{case}] {event:#}");
+    assert_eq!(
+        event["connection_id"],
+        json!(tenant.connection_id),
+        "[{case}] {event:#}"
+    );
+    assert_eq!(
+        page.status.as_u16(),
+        status,
+        "[{case}] refusal ({reason}) with the wrong status: {}",
+        outcome.describe()
+    );
+    gh.assert_no_session(browser).await;
+    event
+}
+
+/// Waits for the `login.failed` event of this attempt.
+pub async fn failed_event(gh: &Gatehouse, slug: &str, attempt: &str, case: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let events = gh
+            .audit(slug, &[("type", "login.failed")])
+            .await;
+        if let Some(event) = events
+            .into_iter()
+            .find(|e| e["attempt_id"] == json!(attempt))
+        {
+            return event;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "[{case}] no login.failed for attempt {attempt} at {slug}; events:\n{}",
+                serde_json::to_string_pretty(&gh.audit(slug, &[]).await).unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
