@@ -370,7 +370,29 @@ async fn connection_config_and_sp_metadata(store: Store) {
         .await
         .assert_problem(422, Some("/config/certificates"));
 
-    put_saml(&gh, &slug, CONNECTION, trust(idp, &[idp.certificate_pem()])).await;
+    let saved = put_saml(&gh, &slug, CONNECTION, trust(idp, &[idp.certificate_pem()])).await;
+
+    // The test IdP's certificate lives two days: the admin view warns, and the warning is
+    // recorded once as an audit event (reading the connection again adds none).
+    let warned = |connection: &Value| {
+        connection["warnings"]
+            .as_array()
+            .is_some_and(|w| w.iter().any(|w| w.as_str().is_some_and(|w| w.contains("expires on"))))
+    };
+    assert!(warned(&saved), "the PUT answer warns about the expiry: {saved:#}");
+    let read = gh
+        .admin_get(&format!("/api/v1/tenants/{slug}/connections/{CONNECTION}"))
+        .await;
+    assert!(warned(&read.json()), "GET warns too: {}", read.describe());
+    let events = gh
+        .audit(&slug, &[("type", "tenant.connection.warning_raised")])
+        .await;
+    assert_eq!(events.len(), 1, "one warning event: {events:#?}");
+    assert!(
+        events[0]["detail"].as_str().is_some_and(|d| d.contains("expires on")),
+        "{events:#?}"
+    );
+    assert_eq!(events[0]["connection_id"], json!(CONNECTION), "{events:#?}");
 
     let metadata_url = sp_entity_id(&gh, &slug, CONNECTION);
     let page = get(&client(), &metadata_url).await;
