@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use gatehouse_plugin_sdk::config::allowed_domains;
+use gatehouse_plugin_sdk::config::{allowed_domains, optional_bool, pointer};
 use gatehouse_plugin_sdk::PluginError;
 use serde_json::{Map, Value};
 use url::Url;
@@ -173,18 +173,7 @@ fn attribute(value: Option<&Value>, key: &str, default: &str) -> Result<String, 
     Ok(name.clone())
 }
 
-fn optional_bool(object: &Map<String, Value>, key: &str, default: bool) -> Result<bool, PluginError> {
-    match object.get(key) {
-        None | Some(Value::Null) => Ok(default),
-        Some(Value::Bool(value)) => Ok(*value),
-        Some(_) => Err(PluginError::invalid_config(&pointer(key), "must be true or false")),
-    }
-}
 
-/// RFC 6901 §3: the JSON pointer of a member.
-fn pointer(key: &str) -> String {
-    format!("/{}", key.replace('~', "~0").replace('/', "~1"))
-}
 
 const KNOWN_FIELDS: [&str; 6] = [
     "server_url",

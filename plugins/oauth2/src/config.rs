@@ -8,7 +8,10 @@
 
 use std::collections::BTreeMap;
 
-use gatehouse_plugin_sdk::config::{allowed_domains, client_id, client_secret};
+use gatehouse_plugin_sdk::config::{
+    allowed_domains, client_id, client_secret, optional_bool, optional_bool_in, pointer,
+    reject_unknown_fields, required_string,
+};
 use gatehouse_plugin_sdk::PluginError;
 use serde_json::{json, Map, Value};
 use url::Url;
@@ -172,18 +175,13 @@ impl Config {
         let client_id = client_id(required_string(&object, "client_id")?)?;
         let client_secret = client_secret(object.get("client_secret"))?;
         let scopes = scopes(object.get("scopes"))?;
-        let pkce = optional_bool(&object, "pkce", "/pkce", true)?;
+        let pkce = optional_bool(&object, "pkce", true)?;
         let token_auth = token_auth(object.get("token_auth"))?;
         let mapping = mapping(object.get("mapping"))?;
         let allowed_domains = allowed_domains(object.get("allowed_domains"))?;
         let allow_subdomains =
-            optional_bool(&object, "allow_subdomains", "/allow_subdomains", false)?;
-        let require_verified_email = optional_bool(
-            &object,
-            "require_verified_email",
-            "/require_verified_email",
-            true,
-        )?;
+            optional_bool(&object, "allow_subdomains", false)?;
+        let require_verified_email = optional_bool(&object, "require_verified_email", true)?;
 
         Ok(Config {
             preset,
@@ -346,49 +344,8 @@ fn preset(value: Option<&Value>) -> Result<Option<Preset>, PluginError> {
     }
 }
 
-fn reject_unknown_fields(
-    object: &Map<String, Value>,
-    known: &[&str],
-    parent: &str,
-) -> Result<(), PluginError> {
-    match object
-        .keys()
-        .find(|key| !known.contains(&key.as_str()))
-    {
-        Some(key) => Err(PluginError::invalid_config(
-            &format!("{parent}{}", pointer(key)),
-            "unknown field",
-        )),
-        None => Ok(()),
-    }
-}
 
-fn required_string<'v>(
-    object: &'v Map<String, Value>,
-    field: &str,
-) -> Result<&'v str, PluginError> {
-    match object.get(field) {
-        Some(Value::String(text)) => Ok(text),
-        Some(_) => Err(PluginError::invalid_config(
-            &pointer(field),
-            "must be a string",
-        )),
-        None => Err(PluginError::invalid_config(&pointer(field), "is required")),
-    }
-}
 
-fn optional_bool(
-    object: &Map<String, Value>,
-    key: &str,
-    field: &str,
-    default: bool,
-) -> Result<bool, PluginError> {
-    match object.get(key) {
-        None | Some(Value::Null) => Ok(default),
-        Some(Value::Bool(value)) => Ok(*value),
-        Some(_) => Err(PluginError::invalid_config(field, "must be true or false")),
-    }
-}
 
 /// An absolute http(s) URL without credentials or fragment. RFC 6749 §3.1 and §3.2 allow a
 /// query on the endpoints (Facebook's `/me?fields=...` needs one) and forbid a fragment.
@@ -517,12 +474,7 @@ fn mapping(value: Option<&Value>) -> Result<Mapping, PluginError> {
     let email = optional("email")?;
     let name = optional("name")?;
     let email_verified = optional("email_verified")?;
-    let email_verified_default = optional_bool(
-        object,
-        "email_verified_default",
-        "/mapping/email_verified_default",
-        false,
-    )?;
+    let email_verified_default = optional_bool_in(object, "/mapping", "email_verified_default", false)?;
 
     Ok(Mapping {
         subject,
@@ -563,14 +515,6 @@ fn json_pointer(field: &str, value: &Value) -> Result<String, PluginError> {
 
 
 
-/// RFC 6901 §3: the JSON pointer of a member.
-fn pointer(key: &str) -> String {
-    format!(
-        "/{}",
-        key.replace('~', "~0")
-            .replace('/', "~1")
-    )
-}
 
 const KNOWN_FIELDS: [&str; 13] = [
     "preset",

@@ -6,7 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use gatehouse_plugin_sdk::config::{allowed_domains, client_id, client_secret};
+use gatehouse_plugin_sdk::config::{
+    allowed_domains, client_id, client_secret, optional_bool, reject_unknown_fields,
+    required_string,
+};
 use gatehouse_plugin_sdk::PluginError;
 use openidconnect::core::CoreJwsSigningAlgorithm;
 use serde_json::{Map, Value};
@@ -126,7 +129,7 @@ impl Config {
         let object = value
             .as_object()
             .ok_or_else(|| PluginError::invalid_config("", "the config must be a JSON object"))?;
-        reject_unknown_fields(object)?;
+        reject_unknown_fields(object, &KNOWN_FIELDS, "")?;
 
         let discovery_url = discovery_url(required_string(object, "discovery_url")?)?;
         let client_id = client_id(required_string(object, "client_id")?)?;
@@ -198,44 +201,8 @@ impl Config {
     }
 }
 
-fn reject_unknown_fields(object: &Map<String, Value>) -> Result<(), PluginError> {
-    match object
-        .keys()
-        .find(|key| !KNOWN_FIELDS.contains(&key.as_str()))
-    {
-        Some(key) => Err(PluginError::invalid_config(&pointer(key), "unknown field")),
-        None => Ok(()),
-    }
-}
 
-fn required_string<'v>(
-    object: &'v Map<String, Value>,
-    field: &str,
-) -> Result<&'v str, PluginError> {
-    match object.get(field) {
-        Some(Value::String(text)) => Ok(text),
-        Some(_) => Err(PluginError::invalid_config(
-            &pointer(field),
-            "must be a string",
-        )),
-        None => Err(PluginError::invalid_config(&pointer(field), "is required")),
-    }
-}
 
-fn optional_bool(
-    object: &Map<String, Value>,
-    field: &str,
-    default: bool,
-) -> Result<bool, PluginError> {
-    match object.get(field) {
-        None | Some(Value::Null) => Ok(default),
-        Some(Value::Bool(value)) => Ok(*value),
-        Some(_) => Err(PluginError::invalid_config(
-            &pointer(field),
-            "must be true or false",
-        )),
-    }
-}
 
 /// OIDC Discovery 1.0 §4: the document lives at the issuer followed by
 /// `/.well-known/openid-configuration`; §2 forbids a query or fragment in the issuer.
@@ -349,14 +316,6 @@ fn extra_scopes(value: Option<&Value>) -> Result<Vec<String>, PluginError> {
     Ok(scopes)
 }
 
-/// RFC 6901 §3: the JSON pointer of a top-level member.
-fn pointer(key: &str) -> String {
-    format!(
-        "/{}",
-        key.replace('~', "~0")
-            .replace('/', "~1")
-    )
-}
 
 const KNOWN_FIELDS: [&str; 8] = [
     "discovery_url",

@@ -10,7 +10,9 @@ use std::fmt;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use gatehouse_plugin_sdk::config::allowed_domains;
+use gatehouse_plugin_sdk::config::{
+    allowed_domains, optional_bool, pointer, reject_unknown_fields, required_string,
+};
 use gatehouse_plugin_sdk::{reason, PluginError};
 use openssl::asn1::Asn1Time;
 use openssl::nid::Nid;
@@ -135,7 +137,7 @@ impl Config {
         let object = value
             .as_object()
             .ok_or_else(|| PluginError::invalid_config("", "the config must be a JSON object"))?;
-        reject_unknown_fields(object)?;
+        reject_unknown_fields(object, &KNOWN_FIELDS, "")?;
 
         let (idp_entity_id, sso_url, certificates, idp_metadata_url, warnings) =
             match idp_source(object)? {
@@ -630,38 +632,11 @@ fn optional_name(object: &Map<String, Value>, field: &str) -> Result<Option<Stri
     }
 }
 
-fn reject_unknown_fields(object: &Map<String, Value>) -> Result<(), PluginError> {
-    match object
-        .keys()
-        .find(|key| !KNOWN_FIELDS.contains(&key.as_str()))
-    {
-        Some(key) => Err(PluginError::invalid_config(&pointer(key), "unknown field")),
-        None => Ok(()),
-    }
-}
-
-fn required_string<'v>(object: &'v Map<String, Value>, field: &str) -> Result<&'v str, PluginError> {
-    match object.get(field) {
-        Some(Value::String(text)) => Ok(text),
-        Some(_) => Err(PluginError::invalid_config(&pointer(field), "must be a string")),
-        None => Err(PluginError::invalid_config(&pointer(field), "is required")),
-    }
-}
-
-fn optional_bool(object: &Map<String, Value>, field: &str, default: bool) -> Result<bool, PluginError> {
-    match object.get(field) {
-        None | Some(Value::Null) => Ok(default),
-        Some(Value::Bool(value)) => Ok(*value),
-        Some(_) => Err(PluginError::invalid_config(&pointer(field), "must be true or false")),
-    }
-}
 
 
 
-/// RFC 6901 §3: the JSON pointer of a top-level member.
-fn pointer(key: &str) -> String {
-    format!("/{}", key.replace('~', "~0").replace('/', "~1"))
-}
+
+
 
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> i64 {

@@ -1,6 +1,6 @@
 //! Config rules every SSO protocol shares, so plugins apply them the same way.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::PluginError;
 
@@ -121,6 +121,60 @@ pub fn client_secret(value: Option<&Value>) -> Result<Option<String>, PluginErro
     }
 }
 
+/// RFC 6901 §3: the JSON pointer of the member `key` (`~` and `/` escaped).
+pub fn pointer(key: &str) -> String {
+    format!("/{}", key.replace('~', "~0").replace('/', "~1"))
+}
+
+/// Refuses the first member of `object` not in `known`, naming it under `parent` (a JSON
+/// pointer, `""` for the top level). Unknown fields are refused rather than ignored, so a
+/// misspelt security setting never silently falls back to its default.
+pub fn reject_unknown_fields(
+    object: &Map<String, Value>,
+    known: &[&str],
+    parent: &str,
+) -> Result<(), PluginError> {
+    match object.keys().find(|key| !known.contains(&key.as_str())) {
+        Some(key) => Err(PluginError::invalid_config(
+            &format!("{parent}{}", pointer(key)),
+            "unknown field",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The top-level string member `key`, which must be present.
+pub fn required_string<'v>(object: &'v Map<String, Value>, key: &str) -> Result<&'v str, PluginError> {
+    match object.get(key) {
+        Some(Value::String(text)) => Ok(text),
+        Some(_) => Err(PluginError::invalid_config(&pointer(key), "must be a string")),
+        None => Err(PluginError::invalid_config(&pointer(key), "is required")),
+    }
+}
+
+/// The top-level boolean member `key`; absent or null gives `default`.
+pub fn optional_bool(object: &Map<String, Value>, key: &str, default: bool) -> Result<bool, PluginError> {
+    optional_bool_in(object, "", key, default)
+}
+
+/// The boolean member `key` of an object found at `parent` (a JSON pointer); absent or null
+/// gives `default`.
+pub fn optional_bool_in(
+    object: &Map<String, Value>,
+    parent: &str,
+    key: &str,
+    default: bool,
+) -> Result<bool, PluginError> {
+    match object.get(key) {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Bool(value)) => Ok(*value),
+        Some(_) => Err(PluginError::invalid_config(
+            &format!("{parent}{}", pointer(key)),
+            "must be true or false",
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,5 +190,17 @@ mod tests {
         let error = allowed_domains(Some(&list)).unwrap_err();
         assert_eq!(error.field.as_deref(), Some("/allowed_domains/2"));
         assert!(allowed_domains(None).is_err());
+    }
+
+    #[test]
+    fn field_errors_name_the_field() {
+        let object = serde_json::json!({"a/b": 1, "flag": "yes"});
+        let object = object.as_object().unwrap();
+        let error = reject_unknown_fields(object, &["flag"], "/mapping").unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("/mapping/a~1b"));
+        let error = optional_bool_in(object, "/mapping", "flag", false).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("/mapping/flag"));
+        assert_eq!(optional_bool(object, "absent", true).unwrap(), true);
+        assert_eq!(required_string(object, "absent").unwrap_err().field.as_deref(), Some("/absent"));
     }
 }
