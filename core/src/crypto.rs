@@ -5,6 +5,7 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
+use hmac::{Hmac, Mac};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -119,6 +120,26 @@ impl SecretKey {
     }
 }
 
+impl SecretKey {
+    /// A keyed hash (HMAC-SHA-256) of `data`, as lowercase hex, for one `purpose` such as
+    /// `email-code`. The HMAC key is itself an HMAC of the purpose under the deployment key, so
+    /// the AES key is never used directly as a MAC key and each purpose has its own key. Every
+    /// node with the same key computes the same value.
+    pub fn mac_hex(&self, purpose: &str, data: &str) -> String {
+        // HMAC accepts keys of any length, so `new_from_slice` cannot fail.
+        let mut derive = <Hmac<Sha256> as Mac>::new_from_slice(self.0.as_ref())
+            .expect("HMAC takes a key of any length");
+        derive.update(b"gatehouse mac v1:");
+        derive.update(purpose.as_bytes());
+        let mut subkey = Zeroizing::new([0u8; 32]);
+        subkey.copy_from_slice(&derive.finalize().into_bytes());
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(subkey.as_ref())
+            .expect("HMAC takes a key of any length");
+        mac.update(data.as_bytes());
+        hex(&mac.finalize().into_bytes())
+    }
+}
+
 /// A random URL-safe token carrying `bytes` bytes of entropy.
 pub fn random_token(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
@@ -130,9 +151,19 @@ pub fn random_token(bytes: usize) -> String {
 
 /// Lowercase hex SHA-256, used to key secrets (tokens, `state`) without storing them.
 pub fn sha256_hex(data: &str) -> String {
-    let digest = Sha256::digest(data.as_bytes());
-    let mut out = String::with_capacity(64);
-    for byte in digest {
+    hex(&Sha256::digest(data.as_bytes()))
+}
+
+/// A uniformly random string of `digits` decimal digits (a one-time code).
+pub fn random_digits(digits: u32) -> Zeroizing<String> {
+    let bound = 10u32.pow(digits);
+    let value = rand::Rng::gen_range(&mut rand::rngs::OsRng, 0..bound);
+    Zeroizing::new(format!("{value:0width$}", width = digits as usize))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
         out.push_str(&format!("{byte:02x}"));
     }
     out
@@ -165,6 +196,26 @@ mod tests {
         raw[0] ^= 1;
         sealed.ciphertext = STANDARD.encode(raw);
         assert!(key.open(&sealed, "ctx").is_err());
+    }
+
+    #[test]
+    fn macs_depend_on_key_purpose_and_data() {
+        let key = SecretKey::generate();
+        let mac = key.mac_hex("email-code", "row:123456");
+        assert_eq!(mac.len(), 64);
+        assert_eq!(mac, key.mac_hex("email-code", "row:123456"));
+        assert_ne!(mac, key.mac_hex("email-code", "row:123457"));
+        assert_ne!(mac, key.mac_hex("rate-limit", "row:123456"));
+        assert_ne!(mac, SecretKey::generate().mac_hex("email-code", "row:123456"));
+    }
+
+    #[test]
+    fn random_digits_are_digits_of_the_asked_length() {
+        for _ in 0..200 {
+            let code = random_digits(6);
+            assert_eq!(code.len(), 6);
+            assert!(code.bytes().all(|b| b.is_ascii_digit()));
+        }
     }
 
     #[test]

@@ -105,6 +105,16 @@ impl Project<Tenant> for Projections {
                         .await?;
                 });
             }
+            TenantEvent::LoginPolicyChanged { policy, actor } => {
+                row.actor = Some(actor.0.clone());
+                let methods: Vec<&str> = policy.standard_methods.iter().map(|m| m.as_str()).collect();
+                row.detail = Some(format!(
+                    "standard_methods=[{}] guests_allowed={} enforce_sso={}",
+                    methods.join(","),
+                    policy.guests_allowed,
+                    policy.enforce_sso
+                ));
+            }
         }
         row.insert(&self.db).await
     }
@@ -189,6 +199,29 @@ impl Project<LoginAttempt> for Projections {
                 row.reason = Some(reason.clone());
                 row.detail = Some(detail.clone());
                 row.email = email.clone();
+                row
+            }
+            LoginAttemptEvent::CodeRequested { email } => {
+                let context = self.attempt_context(attempt_id).await?;
+                let mut row = base(event, &context.tenant, &kind);
+                row.with_context(context);
+                row.email = Some(email.clone());
+                row
+            }
+            LoginAttemptEvent::CodeSent { email, delivery } => {
+                let context = self.attempt_context(attempt_id).await?;
+                let mut row = base(event, &context.tenant, &kind);
+                row.with_context(context);
+                row.email = Some(email.clone());
+                row.detail = Some(format!("delivered to {delivery}"));
+                row
+            }
+            LoginAttemptEvent::CodeWrong { tries_left } => {
+                let context = self.attempt_context(attempt_id).await?;
+                let mut row = base(event, &context.tenant, &kind);
+                row.with_context(context);
+                row.reason = Some("code_wrong".to_owned());
+                row.detail = Some(format!("{tries_left} tries left"));
                 row
             }
         };

@@ -4,11 +4,13 @@
 
 mod credentials;
 mod diagnostics;
+mod email_codes;
 mod event_repository;
 mod executor;
 mod flows;
 mod handoffs;
 mod http_cache;
+mod rate_limits;
 mod replay;
 
 use std::path::Path;
@@ -20,11 +22,13 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 pub use credentials::{AdminCredential, Credentials};
 pub use diagnostics::{Diagnostics, StoredDiagnostics, DIAGNOSTICS_TTL_MS};
+pub use email_codes::{EmailCode, EmailCodes, NewEmailCode};
 pub use event_repository::EventRepo;
 pub use executor::{CommandError, Executor, Metadata};
 pub use flows::{ConsumeError, Flow, Flows, NewFlow};
 pub use handoffs::Handoffs;
 pub use http_cache::{CachedResponse, HttpCache};
+pub use rate_limits::RateLimits;
 pub use replay::Replays;
 
 /// A storage failure that is not a business-rule refusal.

@@ -12,7 +12,7 @@ pub struct LoginStarted {
     pub connection_id: Option<ConnectionId>,
     /// Protocol of the connection (`oidc`).
     pub protocol: Option<String>,
-    /// Method: `sso` for a tenant connection.
+    /// Method: `sso` for a tenant connection, `email_code` for the email one-time code.
     pub method: String,
     /// Client IP address as seen by Gatehouse.
     pub client_ip: Option<String>,
@@ -51,6 +51,23 @@ pub enum LoginAttemptEvent {
         /// Email the identity provider asserted, if the refusal came after it was known.
         email: Option<String>,
     },
+    /// `login.code_requested`: a person asked for an email one-time code.
+    CodeRequested {
+        /// The address the code is for, as typed (trimmed, domain lowercased).
+        email: String,
+    },
+    /// `login.code_sent`: the message with the code and the link was handed on.
+    CodeSent {
+        /// The address it went to.
+        email: String,
+        /// `smtp`, or `outbox` when no SMTP server is configured.
+        delivery: String,
+    },
+    /// `login.code_wrong`: a code was entered that is not the one sent.
+    CodeWrong {
+        /// Tries left before the code is locked.
+        tries_left: u32,
+    },
 }
 
 impl DomainEvent for LoginAttemptEvent {
@@ -59,6 +76,9 @@ impl DomainEvent for LoginAttemptEvent {
             LoginAttemptEvent::Started(_) => "login.started",
             LoginAttemptEvent::Succeeded(_) => "login.succeeded",
             LoginAttemptEvent::Failed { .. } => "login.failed",
+            LoginAttemptEvent::CodeRequested { .. } => "login.code_requested",
+            LoginAttemptEvent::CodeSent { .. } => "login.code_sent",
+            LoginAttemptEvent::CodeWrong { .. } => "login.code_wrong",
         }
         .to_owned()
     }

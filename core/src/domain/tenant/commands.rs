@@ -1,6 +1,6 @@
 use crate::ids::{Actor, ConnectionId, TenantSlug};
 
-use super::Connection;
+use super::{Connection, LoginPolicy};
 
 /// What an administrator asks of a tenant.
 #[derive(Debug, Clone)]
@@ -42,6 +42,13 @@ pub enum TenantCommand {
     RemoveConnection {
         /// Connection id.
         connection_id: ConnectionId,
+        /// The admin credential acting.
+        actor: Actor,
+    },
+    /// Replaces the login policy. Writes nothing when the policy is unchanged.
+    SetLoginPolicy {
+        /// The new policy, whole.
+        policy: LoginPolicy,
         /// The admin credential acting.
         actor: Actor,
     },

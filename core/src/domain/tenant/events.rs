@@ -2,6 +2,7 @@ use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::LoginPolicy;
 use crate::ids::{Actor, ConnectionId, TenantSlug};
 
 /// Facts about a tenant. Wire names are frozen; a new shape gets a new version.
@@ -51,6 +52,14 @@ pub enum TenantEvent {
         /// Who removed it.
         actor: Actor,
     },
+    /// `tenant.login_policy.changed`: the whole new policy (standard methods, guests,
+    /// enforced SSO).
+    LoginPolicyChanged {
+        /// The policy in force from now on.
+        policy: LoginPolicy,
+        /// Who changed it.
+        actor: Actor,
+    },
 }
 
 impl DomainEvent for TenantEvent {
@@ -60,6 +69,7 @@ impl DomainEvent for TenantEvent {
             TenantEvent::ConnectionConfigured { .. } => "tenant.connection.configured",
             TenantEvent::ConnectionWarningRaised { .. } => "tenant.connection.warning_raised",
             TenantEvent::ConnectionRemoved { .. } => "tenant.connection.removed",
+            TenantEvent::LoginPolicyChanged { .. } => "tenant.login_policy.changed",
         }
         .to_owned()
     }

@@ -6,6 +6,7 @@
 mod commands;
 mod error;
 mod events;
+mod policy;
 #[cfg(test)]
 mod tests;
 
@@ -19,6 +20,7 @@ use serde_json::Value;
 pub use commands::TenantCommand;
 pub use error::TenantError;
 pub use events::TenantEvent;
+pub use policy::{LoginPolicy, StandardMethod};
 
 use super::NoServices;
 use crate::ids::{ConnectionId, TenantSlug};
@@ -50,6 +52,9 @@ pub struct Tenant {
     /// Warnings on record for each connection's current configuration.
     #[serde(default)]
     pub warnings: BTreeMap<ConnectionId, Vec<String>>,
+    /// Standard methods, guests and enforced SSO; the default until a policy is set.
+    #[serde(default)]
+    pub login_policy: LoginPolicy,
 }
 
 impl Tenant {
@@ -148,6 +153,14 @@ impl Aggregate for Tenant {
                 };
                 sink.write(event, self).await;
             }
+            TenantCommand::SetLoginPolicy { policy, actor } => {
+                if !self.exists() {
+                    return Err(TenantError::NotFound);
+                }
+                if self.login_policy != policy {
+                    sink.write(TenantEvent::LoginPolicyChanged { policy, actor }, self).await;
+                }
+            }
         }
         Ok(())
     }
@@ -192,6 +205,7 @@ impl Aggregate for Tenant {
                 self.warnings.remove(&connection_id);
                 self.connections.remove(&connection_id);
             }
+            TenantEvent::LoginPolicyChanged { policy, .. } => self.login_policy = policy,
         }
     }
 }

@@ -152,3 +152,69 @@ fn a_warning_is_recorded_once_per_configuration() {
             actor: Actor::system(),
         }]);
 }
+
+fn email_code_policy() -> LoginPolicy {
+    LoginPolicy {
+        standard_methods: [StandardMethod::EmailCode].into(),
+        guests_allowed: true,
+        enforce_sso: true,
+    }
+}
+
+#[test]
+fn a_new_login_policy_is_recorded() {
+    Given::with(NoServices)
+        .given(vec![created()])
+        .when(TenantCommand::SetLoginPolicy {
+            policy: email_code_policy(),
+            actor: Actor::admin("root"),
+        })
+        .then_expect_events(vec![TenantEvent::LoginPolicyChanged {
+            policy: email_code_policy(),
+            actor: Actor::admin("root"),
+        }]);
+}
+
+#[test]
+fn an_unchanged_login_policy_writes_nothing() {
+    let changed = TenantEvent::LoginPolicyChanged {
+        policy: email_code_policy(),
+        actor: Actor::admin("root"),
+    };
+    Given::with(NoServices)
+        .given(vec![created(), changed])
+        .when(TenantCommand::SetLoginPolicy {
+            policy: email_code_policy(),
+            actor: Actor::admin("other"),
+        })
+        .then_expect_events(vec![]);
+    // The default policy is in force before any is set: setting it again changes nothing.
+    Given::with(NoServices)
+        .given(vec![created()])
+        .when(TenantCommand::SetLoginPolicy {
+            policy: LoginPolicy::default(),
+            actor: Actor::admin("root"),
+        })
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn a_login_policy_needs_an_existing_tenant() {
+    Given::with(NoServices)
+        .given_no_previous_events()
+        .when(TenantCommand::SetLoginPolicy {
+            policy: email_code_policy(),
+            actor: Actor::admin("root"),
+        })
+        .then_expect_error(TenantError::NotFound);
+}
+
+#[test]
+fn the_default_policy_offers_no_standard_method() {
+    let policy = LoginPolicy::default();
+    assert!(!policy.allows(StandardMethod::EmailCode));
+    assert!(policy.guests_allowed);
+    assert!(policy.enforce_sso);
+    let json = serde_json::to_value(email_code_policy()).unwrap();
+    assert_eq!(json["standard_methods"], json!(["email_code"]));
+}
