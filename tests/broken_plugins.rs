@@ -61,6 +61,7 @@ const REFUSED_AT_LOAD: &[(&str, &str)] = &[
     ("libbroken_abi.so", "wrong ABI version: the plugin was built for ABI version 999"),
     ("libbroken_duplicate.so", "duplicate protocol id \"oidc\""),
     ("libbroken_nosymbol.so", "missing entry symbol gatehouse_plugin_entry"),
+    ("libbroken_schema.so", "config schema does not compile"),
     ("libx.so", "not a plugin library"),
 ];
 
@@ -94,6 +95,10 @@ fn plugins_check_names_what_is_wrong_with_each_library() {
         ),
         (library("broken_duplicate"), "refused: duplicate protocol id \"oidc\", already served by"),
         (library("broken_nosymbol"), "refused: missing entry symbol gatehouse_plugin_entry"),
+        (
+            library("broken_schema"),
+            "refused: config schema does not compile: ",
+        ),
         (dir.path().join("libx.so"), "refused: not a plugin library"),
     ];
     for (path, expected) in cases {
@@ -119,7 +124,7 @@ async fn the_service_refuses_or_contains_every_broken_plugin_and_keeps_serving()
     for (name, _) in MISBEHAVING {
         libraries.push((leak(format!("lib{name}.so")), library(name)));
     }
-    for name in ["broken_abi", "broken_duplicate", "broken_nosymbol"] {
+    for name in ["broken_abi", "broken_duplicate", "broken_nosymbol", "broken_schema"] {
         libraries.push((leak(format!("lib{name}.so")), library(name)));
     }
     let dir = plugin_dir(&libraries);

@@ -23,6 +23,19 @@ pub struct Problem {
     /// JSON pointer of the request field at fault, when one is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Every field at fault, when a request breaks several rules at once (a connection config
+    /// checked against its plugin's schema); `field` and `detail` repeat the first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldProblem>>,
+}
+
+/// One field at fault.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldProblem {
+    /// JSON pointer of the field.
+    pub field: String,
+    /// What is wrong with it.
+    pub detail: String,
 }
 
 /// Why an API request failed.
@@ -48,6 +61,9 @@ pub enum ApiError {
         /// What is wrong.
         detail: String,
     },
+    /// Several fields are invalid: (JSON pointer, what is wrong), at least one.
+    #[error("{} invalid fields", .0.len())]
+    InvalidFields(Vec<(String, String)>),
     /// The request cannot be parsed.
     #[error("{0}")]
     BadRequest(String),
@@ -74,7 +90,9 @@ impl ApiError {
             ApiError::NoSession => ("no-session", "Not signed in"),
             ApiError::NotFound(_) => ("not-found", "Not found"),
             ApiError::Conflict(_) => ("conflict", "Conflict"),
-            ApiError::Invalid { .. } => ("invalid-field", "Invalid request field"),
+            ApiError::Invalid { .. } | ApiError::InvalidFields(_) => {
+                ("invalid-field", "Invalid request field")
+            }
             ApiError::BadRequest(_) => ("bad-request", "Malformed request"),
             ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
             ApiError::Internal(_) => ("internal", "Internal error"),
@@ -88,6 +106,13 @@ impl ApiError {
             ApiError::NotFound(what) => format!("no such {what}"),
             ApiError::Conflict(detail) | ApiError::BadRequest(detail) => detail.clone(),
             ApiError::Invalid { detail, .. } => detail.clone(),
+            ApiError::InvalidFields(fields) => match fields.as_slice() {
+                [(_, detail)] => detail.clone(),
+                [(_, detail), rest @ ..] => {
+                    format!("{detail} (and {} more, listed in errors)", rest.len())
+                }
+                [] => "invalid request".into(),
+            },
             ApiError::Unavailable(_) => "the store is not reachable; retry later".into(),
             ApiError::Internal(_) => "the service failed; the request id is in the logs".into(),
         }
@@ -100,7 +125,9 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized | ApiError::NoSession => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Invalid { .. } | ApiError::InvalidFields(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -122,6 +149,19 @@ impl ResponseError for ApiError {
             detail: self.detail(),
             field: match self {
                 ApiError::Invalid { field, .. } => Some(field.clone()),
+                ApiError::InvalidFields(fields) => fields.first().map(|(field, _)| field.clone()),
+                _ => None,
+            },
+            errors: match self {
+                ApiError::InvalidFields(fields) => Some(
+                    fields
+                        .iter()
+                        .map(|(field, detail)| FieldProblem {
+                            field: field.clone(),
+                            detail: detail.clone(),
+                        })
+                        .collect(),
+                ),
                 _ => None,
             },
         };
@@ -138,6 +178,7 @@ impl From<AdminError> for ApiError {
     fn from(error: AdminError) -> Self {
         match error {
             AdminError::Invalid { field, detail } => ApiError::Invalid { field, detail },
+            AdminError::Schema(fields) => ApiError::InvalidFields(fields),
             AdminError::NotFound(what) => ApiError::NotFound(what),
             AdminError::Conflict(detail) => ApiError::Conflict(detail),
             AdminError::Store(StoreError::Conflict) => ApiError::Conflict(

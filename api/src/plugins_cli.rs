@@ -83,6 +83,12 @@ pub async fn check(options: CheckOptions) -> Result<String, String> {
     let _own_answer = host.probe::<_, ExternalIdentity>(protocol, Method::FinishLogin, &finish, &context)
         .await
         .map_err(|e| refused(Method::FinishLogin, e))?;
+    if info.config_schema.is_null() {
+        return Ok(format!(
+            "{} {} (warning: no config schema; admins get no field-level checks before validate_config)",
+            info.protocol, info.version
+        ));
+    }
     Ok(format!("{} {}", info.protocol, info.version))
 }
 

@@ -13,7 +13,12 @@ pub fn info(protocol: &str) -> PluginInfo {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         display_name: format!("Broken fixture {protocol}"),
         secret_fields: vec![],
-        callback: Default::default(),
+        config_schema: gatehouse_plugin_sdk::schema::config_object(
+            "Broken fixture",
+            serde_json::json!({ "allowed_domains": gatehouse_plugin_sdk::schema::allowed_domains() }),
+            &["allowed_domains"],
+        ),
+        ..PluginInfo::default()
     }
 }
 

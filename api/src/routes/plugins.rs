@@ -24,6 +24,15 @@ pub struct Plugin {
     pub callback: String,
     /// Config fields (JSON pointers) that are secrets: encrypted at rest, never returned.
     pub secret_fields: Vec<String>,
+    /// What the plugin does beyond beginning and finishing logins: `metadata` (serves SP
+    /// metadata), `inspect_connection`, `pkce`, `nonce`, `idp_initiated`, `signed_requests`,
+    /// `encrypted_assertions`, `remote_metadata`, `replay_claim`.
+    pub capabilities: Vec<String>,
+    /// JSON Schema (draft 2020-12) of the connection `config`; `PUT .../connections/{id}`
+    /// checks configs against it and names every field at fault. `null` when the plugin
+    /// publishes none.
+    #[schema(value_type = Object)]
+    pub config_schema: serde_json::Value,
 }
 
 /// The plugins list.
@@ -55,6 +64,8 @@ pub async fn list_plugins(state: web::Data<AppState>, _admin: Admin) -> Result<H
             }
             .to_owned(),
             secret_fields: info.secret_fields.clone(),
+            capabilities: info.capabilities.clone(),
+            config_schema: info.config_schema.clone(),
         })
         .collect();
     Ok(HttpResponse::Ok().json(Plugins { plugins }))

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use gatehouse_plugin_sdk::abi::{HostApi, RBuf, ABI_VERSION, STATUS_ERROR, STATUS_OK};
 use gatehouse_plugin_sdk::{
-    reason, HttpError, HttpErrorKind, HttpRequest, HttpResponse, Method, PluginError, PluginInfo,
+    capability, reason, HttpError, HttpErrorKind, HttpRequest, HttpResponse, Method, PluginError, PluginInfo,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -48,7 +48,21 @@ pub struct LoadedPlugin {
     pub library: LoadedLibrary,
     /// What it said about itself.
     pub info: PluginInfo,
+    /// Its connection config schema, compiled; `None` for a plugin that publishes none.
+    pub schema: Option<jsonschema::Validator>,
 }
+
+/// A place where a connection config breaks its plugin's schema.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SchemaViolation {
+    /// JSON pointer (RFC 6901) into the config; `""` for the config itself.
+    pub pointer: String,
+    /// What is wrong, without the offending value (it may be a secret).
+    pub detail: String,
+}
+
+/// At most this many violations are reported for one config.
+const MAX_VIOLATIONS: usize = 20;
 
 /// The largest answer the host accepts from one plugin call (4 MiB). A larger answer is freed
 /// uncopied and the call fails with `plugin_failure`.
@@ -183,11 +197,10 @@ impl PluginHost {
             info: PluginInfo {
                 protocol: library.protocol().to_owned(),
                 version: library.version().to_owned(),
-                display_name: String::new(),
-                secret_fields: vec![],
-                callback: Default::default(),
+                ..PluginInfo::default()
             },
             library,
+            schema: None,
         });
         let context = CallContext {
             tenant: String::new(),
@@ -203,6 +216,27 @@ impl PluginHost {
                 info.protocol, plugin.info.protocol
             )));
         }
+        let schema = compile_schema(&info.config_schema)
+            .map_err(|detail| refuse(format!("config schema {detail}")))?;
+        if schema.is_none() {
+            tracing::warn!(
+                protocol = %info.protocol,
+                path = %path.display(),
+                "plugin publishes no config schema: connection configs are checked by the plugin alone"
+            );
+        }
+        let unknown: Vec<&str> = info
+            .capabilities
+            .iter()
+            .map(String::as_str)
+            .filter(|name| !capability::ALL.contains(name))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(refuse(format!(
+                "unknown capabilities {unknown:?}; known: {}",
+                capability::ALL.join(", ")
+            )));
+        }
         let Ok(plugin) = Arc::try_unwrap(plugin) else {
             return Err(refuse("plugin call still running after describe()".into()));
         };
@@ -215,6 +249,7 @@ impl PluginHost {
         let loaded = LoadedPlugin {
             library: plugin.library,
             info,
+            schema,
         };
         self.plugins.insert(loaded.info.protocol.clone(), Arc::new(loaded));
         Ok(())
@@ -233,6 +268,58 @@ impl PluginHost {
     /// The plugin for `protocol`, if loaded.
     pub fn plugin(&self, protocol: &str) -> Option<&PluginInfo> {
         self.plugins.get(protocol).map(|p| &p.info)
+    }
+
+    /// Whether the plugin for `protocol` is loaded and declares `capability`.
+    pub fn has_capability(&self, protocol: &str, capability: &str) -> bool {
+        self.plugins
+            .get(protocol)
+            .is_some_and(|p| p.info.capabilities.iter().any(|c| c == capability))
+    }
+
+    /// Checks `config` against the config schema of the plugin for `protocol`. Returns the
+    /// violations (at most 20), none when the config fits or the plugin publishes no schema.
+    /// Details never repeat the offending value: it may be a secret.
+    pub fn check_config(&self, protocol: &str, config: &serde_json::Value) -> Vec<SchemaViolation> {
+        let Some(schema) = self.plugins.get(protocol).and_then(|p| p.schema.as_ref()) else {
+            return Vec::new();
+        };
+        let mut violations: Vec<SchemaViolation> = Vec::new();
+        for error in schema.iter_errors(config) {
+            let at = error.instance_path().to_string();
+            let member = |name: &str| {
+                truncate(&format!("{at}{}", gatehouse_plugin_sdk::config::pointer(name)), 200)
+            };
+            // Name the member itself for unknown and missing members, as the plugins' own
+            // checks do; otherwise the library's message, with the value masked.
+            let found: Vec<SchemaViolation> = match error.kind() {
+                jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected }
+                | jsonschema::error::ValidationErrorKind::UnevaluatedProperties { unexpected } => unexpected
+                    .iter()
+                    .map(|name| SchemaViolation {
+                        pointer: member(name),
+                        detail: "unknown field".into(),
+                    })
+                    .collect(),
+                jsonschema::error::ValidationErrorKind::Required { property } => vec![SchemaViolation {
+                    pointer: member(property.as_str().unwrap_or_default()),
+                    detail: "is required".into(),
+                }],
+                _ => vec![SchemaViolation {
+                    pointer: at.clone(),
+                    detail: truncate(&error.masked_with("the value").to_string(), 300),
+                }],
+            };
+            for violation in found {
+                if !violations.contains(&violation) && violations.len() < MAX_VIOLATIONS {
+                    violations.push(violation);
+                }
+            }
+            if violations.len() == MAX_VIOLATIONS {
+                break;
+            }
+        }
+        violations
     }
 
     /// Calls `method` on the plugin for `protocol`. A missing plugin, a panic, malformed
@@ -364,6 +451,31 @@ impl PluginHost {
         }
         (label, result)
     }
+}
+
+/// Compiles a plugin's config schema: `null` means none; anything else must be a draft
+/// 2020-12 schema of a JSON object that compiles without fetching anything (the host has no
+/// resolver for remote `$ref`).
+fn compile_schema(schema: &serde_json::Value) -> Result<Option<jsonschema::Validator>, String> {
+    if schema.is_null() {
+        return Ok(None);
+    }
+    if let Some(dialect) = schema.get("$schema") {
+        if dialect.as_str() != Some(gatehouse_plugin_sdk::schema::DIALECT) {
+            return Err(format!(
+                "must use JSON Schema draft 2020-12 ($schema {:?})",
+                gatehouse_plugin_sdk::schema::DIALECT
+            ));
+        }
+    }
+    if schema.get("type").and_then(|t| t.as_str()) != Some("object") {
+        return Err("must describe a JSON object (\"type\": \"object\")".into());
+    }
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .build(schema)
+        .map(Some)
+        .map_err(|error| format!("does not compile: {}", truncate(&error.to_string(), 300)))
 }
 
 fn decode<Resp: DeserializeOwned>(

@@ -4,5 +4,8 @@
 mod host;
 mod loader;
 
-pub use host::{CallContext, LoadedPlugin, Outbound, PluginCallObserver, PluginHost, DEFAULT_MAX_OUTPUT};
+pub use host::{
+    CallContext, LoadedPlugin, Outbound, PluginCallObserver, PluginHost, SchemaViolation,
+    DEFAULT_MAX_OUTPUT,
+};
 pub use loader::{LoadError, LoadedLibrary};

@@ -26,6 +26,10 @@ pub enum AdminError {
         /// What is wrong.
         detail: String,
     },
+    /// The config breaks its plugin's schema: (JSON pointer into the request body, what is
+    /// wrong) for each violation, at least one.
+    #[error("the config does not match the plugin's schema")]
+    Schema(Vec<(String, String)>),
     /// The tenant or connection does not exist.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -192,6 +196,15 @@ impl Gatehouse {
                     .await?;
             }
         }
+        let violations = self.plugins.check_config(&input.protocol, &config);
+        if !violations.is_empty() {
+            return Err(AdminError::Schema(
+                violations
+                    .into_iter()
+                    .map(|v| (format!("/config{}", v.pointer), v.detail))
+                    .collect(),
+            ));
+        }
         let request = ValidateConfigRequest { config };
         let validated: ValidatedConfig = self
             .plugins
@@ -266,6 +279,12 @@ impl Gatehouse {
                 return vec![format!("the stored configuration no longer validates: {}", error.detail)]
             }
         };
+        if !self
+            .plugins
+            .has_capability(&connection.protocol, gatehouse_plugin_sdk::capability::INSPECT_CONNECTION)
+        {
+            return warnings;
+        }
         let inspect = InspectRequest {
             tenant: slug.to_owned(),
             connection_id: id.to_string(),
@@ -277,8 +296,6 @@ impl Gatehouse {
             .await;
         match report {
             Ok(report) => warnings.extend(report.warnings),
-            // Older plugins do not know the method; that is nothing to warn about.
-            Err(error) if error.detail.contains("unknown method") => {}
             Err(error) => warnings.push(format!("the connection could not be inspected: {}", error.detail)),
         }
         warnings

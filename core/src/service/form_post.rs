@@ -113,6 +113,12 @@ impl Gatehouse {
             .connections
             .get(&id)
             .ok_or(AdminError::NotFound("connection"))?;
+        if !self
+            .plugins
+            .has_capability(&connection.protocol, gatehouse_plugin_sdk::capability::METADATA)
+        {
+            return Err(AdminError::NotFound("metadata"));
+        }
         let slug_id = TenantSlug::parse(slug).map_err(|_| AdminError::NotFound("tenant"))?;
         let config = self
             .open_config(&slug_id, &id, connection)

@@ -175,6 +175,40 @@ fn attribute(value: Option<&Value>, key: &str, default: &str) -> Result<String, 
 
 
 
+/// The JSON Schema of the config: the host checks an administrator's config against it
+/// before [`Config::parse`], which checks what a schema cannot (the URL's parts).
+pub fn schema() -> Value {
+    use gatehouse_plugin_sdk::schema;
+    let attribute = |description: &str, default: &str| {
+        serde_json::json!({
+            "description": description,
+            "type": ["string", "null"],
+            "pattern": "^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",
+            "default": default,
+        })
+    };
+    schema::config_object(
+        "CAS 3.0 connection",
+        serde_json::json!({
+            "server_url": schema::url(
+                "The CAS server's base URL, under which /login and /p3/serviceValidate live."
+            ),
+            "allowed_domains": schema::allowed_domains(),
+            "email_attribute": attribute("The CAS attribute holding the email address.", "mail"),
+            "name_attribute": attribute("The CAS attribute holding the display name.", "displayName"),
+            "require_verified_email": schema::boolean(
+                "Refuses every login when on: CAS never says an email is verified.",
+                false
+            ),
+            "allow_subdomains": schema::boolean(
+                "Whether subdomains of the allowed domains are accepted too.",
+                false
+            ),
+        }),
+        &["server_url", "allowed_domains"],
+    )
+}
+
 const KNOWN_FIELDS: [&str; 6] = [
     "server_url",
     "allowed_domains",

@@ -56,6 +56,9 @@ impl Protocol for Cas {
             // CAS service validation needs no client secret.
             secret_fields: Vec::new(),
             callback: CallbackBinding::Query,
+            config_schema: config::schema(),
+            // CAS has no PKCE, nonce or metadata; the CAS server itself refuses a reused ticket.
+            capabilities: Vec::new(),
         }
     }
 

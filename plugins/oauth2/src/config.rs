@@ -516,6 +516,82 @@ fn json_pointer(field: &str, value: &Value) -> Result<String, PluginError> {
 
 
 
+/// The JSON Schema of the config (the shape; [`Config::parse`] checks the rest). Without a
+/// preset, the endpoints and the mapping are required.
+pub fn schema() -> Value {
+    use gatehouse_plugin_sdk::schema;
+    let pointer = |description: &str| {
+        serde_json::json!({
+            "description": description,
+            "type": ["string", "null"],
+            "pattern": "^/",
+            "maxLength": 255,
+        })
+    };
+    let mut config = schema::config_object(
+        "OAuth 2.0 connection",
+        serde_json::json!({
+            "preset": {
+                "description": "Endpoints and mapping of a known provider.",
+                "type": ["string", "null"],
+                "enum": ["facebook", "github", null],
+            },
+            "authorization_url": schema::url("The provider's authorization endpoint."),
+            "token_url": schema::url("The provider's token endpoint."),
+            "userinfo_url": schema::url("The endpoint that describes the signed-in user (JSON)."),
+            "client_id": schema::client_id(),
+            "client_secret": schema::client_secret(),
+            "scopes": schema::string_list("Scopes requested.", 50),
+            "pkce": schema::boolean("Whether to send a PKCE challenge (RFC 7636).", true),
+            "token_auth": {
+                "description": "How the client authenticates at the token endpoint.",
+                "type": ["string", "null"],
+                "enum": ["basic", "post", null],
+            },
+            "mapping": schema::object(
+                "JSON pointers (RFC 6901) into the user-info document.",
+                serde_json::json!({
+                    "subject": {
+                        "description": "The user's stable id.",
+                        "type": "string",
+                        "pattern": "^/",
+                        "maxLength": 255,
+                    },
+                    "email": pointer("The email address."),
+                    "name": pointer("The display name."),
+                    "email_verified": pointer("A boolean saying the email is verified."),
+                    "email_verified_default": schema::boolean(
+                        "Whether an email is taken as verified when the provider says nothing.",
+                        false
+                    ),
+                }),
+                &["subject"],
+            ),
+            "allowed_domains": schema::allowed_domains(),
+            "allow_subdomains": schema::boolean(
+                "Whether subdomains of the allowed domains are accepted too.",
+                false
+            ),
+            "require_verified_email": schema::boolean(
+                "Whether the email must be verified.",
+                true
+            ),
+        }),
+        &["client_id", "allowed_domains"],
+    );
+    if let Value::Object(map) = &mut config {
+        map.insert(
+            "if".into(),
+            serde_json::json!({ "required": ["preset"], "properties": { "preset": { "type": "string" } } }),
+        );
+        map.insert(
+            "else".into(),
+            serde_json::json!({ "required": ["authorization_url", "token_url", "userinfo_url", "mapping"] }),
+        );
+    }
+    config
+}
+
 const KNOWN_FIELDS: [&str; 13] = [
     "preset",
     "authorization_url",

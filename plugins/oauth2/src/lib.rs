@@ -24,7 +24,7 @@ mod token;
 mod userinfo;
 
 use gatehouse_plugin_sdk::{
-    BeginLoginRequest, BeginLoginResponse, CallbackBinding, ExternalIdentity, FinishLoginRequest,
+    capability, BeginLoginRequest, BeginLoginResponse, CallbackBinding, ExternalIdentity, FinishLoginRequest,
     Host, PluginError, PluginInfo, Protocol, ValidateConfigRequest, ValidatedConfig,
 };
 
@@ -49,6 +49,8 @@ impl Protocol for OAuth2 {
             display_name: "OAuth 2.0".to_owned(),
             secret_fields: vec!["/client_secret".to_owned()],
             callback: CallbackBinding::Query,
+            config_schema: config::schema(),
+            capabilities: vec![capability::PKCE.to_owned()],
         }
     }
 

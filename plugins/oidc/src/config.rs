@@ -317,6 +317,42 @@ fn extra_scopes(value: Option<&Value>) -> Result<Vec<String>, PluginError> {
 }
 
 
+/// The JSON Schema of the config (the shape; [`Config::parse`] checks the rest).
+pub fn schema() -> Value {
+    use gatehouse_plugin_sdk::schema;
+    let algs: Vec<&str> = SigningAlg::ALL.iter().map(|alg| alg.as_str()).collect();
+    schema::config_object(
+        "OpenID Connect connection",
+        serde_json::json!({
+            "discovery_url": schema::url(
+                "The provider's discovery document: the issuer followed by /.well-known/openid-configuration."
+            ),
+            "client_id": schema::client_id(),
+            "client_secret": schema::client_secret(),
+            "allowed_domains": schema::allowed_domains(),
+            "allow_subdomains": schema::boolean(
+                "Whether subdomains of the allowed domains are accepted too.",
+                false
+            ),
+            "require_verified_email": schema::boolean(
+                "Whether the provider must say the email is verified.",
+                true
+            ),
+            "id_token_signing_algs": {
+                "description": "ID token signature algorithms accepted (asymmetric only).",
+                "type": ["array", "null"],
+                "minItems": 1,
+                "items": { "type": "string", "enum": algs },
+            },
+            "scopes": schema::string_list(
+                "Scopes requested besides openid, profile and email.",
+                50
+            ),
+        }),
+        &["discovery_url", "client_id", "allowed_domains"],
+    )
+}
+
 const KNOWN_FIELDS: [&str; 8] = [
     "discovery_url",
     "client_id",

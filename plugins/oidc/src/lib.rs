@@ -22,7 +22,7 @@ mod token;
 mod userinfo;
 
 use gatehouse_plugin_sdk::{
-    BeginLoginRequest, BeginLoginResponse, CallbackBinding, ExternalIdentity, FinishLoginRequest, Host, PluginError,
+    capability, BeginLoginRequest, BeginLoginResponse, CallbackBinding, ExternalIdentity, FinishLoginRequest, Host, PluginError,
     PluginInfo, Protocol, ValidateConfigRequest, ValidatedConfig,
 };
 
@@ -47,6 +47,10 @@ impl Protocol for Oidc {
             display_name: "OpenID Connect".to_owned(),
             secret_fields: vec!["/client_secret".to_owned()],
             callback: CallbackBinding::Query,
+            config_schema: config::schema(),
+            capabilities: [capability::PKCE, capability::NONCE, capability::REMOTE_METADATA]
+                .map(str::to_owned)
+                .to_vec(),
         }
     }
 

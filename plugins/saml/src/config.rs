@@ -643,6 +643,87 @@ pub fn unix_now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// The JSON Schema of the config as an administrator sends it (the shape; the parser checks
+/// the rest, including that exactly one IdP source is given). `sp_key` is accepted here
+/// because [`Config::from_admin`] turns it into a key pair before parsing.
+pub fn schema() -> Value {
+    use gatehouse_plugin_sdk::schema;
+    let optional_string = |description: &str, max: u64| {
+        serde_json::json!({
+            "description": description,
+            "type": ["string", "null"],
+            "minLength": 1,
+            "maxLength": max,
+        })
+    };
+    schema::config_object(
+        "SAML 2.0 connection",
+        serde_json::json!({
+            "idp_entity_id": optional_string("The IdP's entity ID (with sso_url and certificates).", 1024),
+            "sso_url": optional_string(
+                "The IdP's SingleSignOnService URL for the HTTP-Redirect binding.",
+                MAX_URL_BYTES as u64
+            ),
+            "certificates": {
+                "description": "The IdP's signing certificates, PEM or base64 DER; two during a rollover.",
+                "type": ["array", "null"],
+                "minItems": 1,
+                "maxItems": MAX_CERTIFICATES,
+                "items": { "type": "string", "minLength": 1 },
+            },
+            "idp_metadata_xml": {
+                "description": "The IdP's metadata document, pasted (instead of the three fields above).",
+                "type": ["string", "null"],
+                "minLength": 1,
+            },
+            "idp_metadata_url": optional_string(
+                "Where the IdP publishes its metadata (https); read at login through a shared cache.",
+                MAX_URL_BYTES as u64
+            ),
+            "allowed_domains": schema::allowed_domains(),
+            "allow_subdomains": schema::boolean(
+                "Whether subdomains of the allowed domains are accepted too.",
+                false
+            ),
+            "require_verified_email": schema::boolean(
+                "Refuses every login when on: SAML never says an email is verified.",
+                false
+            ),
+            "allow_idp_initiated": schema::boolean(
+                "Whether answers the IdP sends without a request (IdP-initiated) are accepted.",
+                false
+            ),
+            "allow_sha1": schema::boolean("Whether SHA-1 signatures and digests are accepted.", false),
+            "clock_skew_secs": {
+                "description": "Clock skew tolerated on every time check, in seconds.",
+                "type": ["integer", "null"],
+                "minimum": 0,
+                "maximum": MAX_CLOCK_SKEW_SECS,
+                "default": DEFAULT_CLOCK_SKEW_SECS,
+            },
+            "email_attribute": optional_string("The attribute carrying the email, instead of the usual names.", 1024),
+            "name_attribute": optional_string("The attribute carrying the display name, instead of the usual names.", 1024),
+            "sp_key": {
+                "description": "\"generate\" creates (or rotates) Gatehouse's SP key and certificate.",
+                "type": ["string", "null"],
+                "enum": ["generate", null],
+            },
+            "sp_private_key": {
+                "description": "Gatehouse's RSA key for this connection, PEM. Stored encrypted, never returned.",
+                "type": ["string", "null"],
+                "minLength": 1,
+                "writeOnly": true,
+            },
+            "sp_certificate": {
+                "description": "The certificate of sp_private_key, PEM.",
+                "type": ["string", "null"],
+                "minLength": 1,
+            },
+        }),
+        &["allowed_domains"],
+    )
+}
+
 const KNOWN_FIELDS: [&str; 15] = [
     "idp_entity_id",
     "sso_url",

@@ -28,7 +28,7 @@ pub mod testing;
 mod xml;
 
 use gatehouse_plugin_sdk::{
-    BeginLoginRequest, BeginLoginResponse, CallbackBinding, ExternalIdentity, FinishLoginRequest,
+    capability, BeginLoginRequest, BeginLoginResponse, CallbackBinding, ExternalIdentity, FinishLoginRequest,
     Host, InspectReport, InspectRequest, MetadataRequest, MetadataResponse, PluginError,
     PluginInfo, Protocol, ValidateConfigRequest, ValidatedConfig,
 };
@@ -54,6 +54,18 @@ impl Protocol for Saml {
             display_name: "SAML 2.0".to_owned(),
             secret_fields: vec!["/sp_private_key".to_owned()],
             callback: CallbackBinding::FormPost,
+            config_schema: config::schema(),
+            capabilities: [
+                capability::METADATA,
+                capability::INSPECT_CONNECTION,
+                capability::IDP_INITIATED,
+                capability::SIGNED_REQUESTS,
+                capability::ENCRYPTED_ASSERTIONS,
+                capability::REMOTE_METADATA,
+                capability::REPLAY_CLAIM,
+            ]
+            .map(str::to_owned)
+            .to_vec(),
         }
     }
 

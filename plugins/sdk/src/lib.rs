@@ -10,9 +10,10 @@ pub mod abi;
 pub mod config;
 pub mod messages;
 pub mod plugin;
+pub mod schema;
 
 pub use messages::{
-    reason, BeginLoginRequest, BeginLoginResponse, CachePolicy, CallbackBinding, ExternalIdentity,
+    capability, reason, BeginLoginRequest, BeginLoginResponse, CachePolicy, CallbackBinding, ExternalIdentity,
     FinishLoginRequest, HttpError, HttpErrorKind, HttpRequest, HttpResponse, InspectReport,
     InspectRequest, MetadataRequest,
     MetadataResponse, Method, PluginError, PluginInfo, ReplayClaim, ValidateConfigRequest,

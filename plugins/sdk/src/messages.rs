@@ -57,7 +57,10 @@ impl Method {
 }
 
 /// What a plugin says about itself.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+///
+/// Build it with `..PluginInfo::default()` after the fields you set, so that fields added by a
+/// later SDK (always optional, see the ABI policy) do not break your build.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct PluginInfo {
     /// Protocol id used in connection configs (`"oidc"`); equal to the descriptor's.
     pub protocol: String,
@@ -73,6 +76,54 @@ pub struct PluginInfo {
     /// form POST to `/{tenant}/sso/{connection}/acs` (SAML HTTP-POST binding).
     #[serde(default)]
     pub callback: CallbackBinding,
+    /// JSON Schema (draft 2020-12) of the connection `config` the plugin accepts; see
+    /// [`crate::schema`]. The host refuses to load a plugin whose schema does not compile, and
+    /// checks each config an administrator sends against it before `validate_config`. `null`
+    /// (the default, for plugins built before schemas existed) skips that check.
+    #[serde(default)]
+    pub config_schema: Value,
+    /// What the plugin does beyond beginning and finishing logins, from [`capability`]. The
+    /// host calls [`Method::Metadata`] and [`Method::InspectConnection`] only on plugins that
+    /// declare them; the other names inform administrators (`GET /api/v1/plugins`).
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+}
+
+/// The capability names a plugin may declare in [`PluginInfo::capabilities`].
+pub mod capability {
+    /// Answers [`super::Method::Metadata`]: the host serves the connection's service provider
+    /// metadata at `/{tenant}/sso/{connection}/metadata`.
+    pub const METADATA: &str = "metadata";
+    /// Answers [`super::Method::InspectConnection`] with warnings that need the network.
+    pub const INSPECT_CONNECTION: &str = "inspect_connection";
+    /// Uses the host's PKCE verifier (RFC 7636).
+    pub const PKCE: &str = "pkce";
+    /// Binds the login to the host's nonce (replay protection inside the IdP's answer).
+    pub const NONCE: &str = "nonce";
+    /// Can accept answers the IdP sends without a request from Gatehouse (IdP-initiated
+    /// login), when the connection allows it.
+    pub const IDP_INITIATED: &str = "idp_initiated";
+    /// Signs its requests to the IdP with a key of the connection.
+    pub const SIGNED_REQUESTS: &str = "signed_requests";
+    /// Decrypts encrypted answers with a key of the connection.
+    pub const ENCRYPTED_ASSERTIONS: &str = "encrypted_assertions";
+    /// Reads IdP settings from a metadata or discovery document at a URL.
+    pub const REMOTE_METADATA: &str = "remote_metadata";
+    /// Returns a [`super::ReplayClaim`] so the host refuses a replayed answer on every node.
+    pub const REPLAY_CLAIM: &str = "replay_claim";
+
+    /// Every name above, for checks and documentation.
+    pub const ALL: [&str; 9] = [
+        METADATA,
+        INSPECT_CONNECTION,
+        PKCE,
+        NONCE,
+        IDP_INITIATED,
+        SIGNED_REQUESTS,
+        ENCRYPTED_ASSERTIONS,
+        REMOTE_METADATA,
+        REPLAY_CLAIM,
+    ];
 }
 
 /// How the identity provider answers.

@@ -269,8 +269,7 @@ mod tests {
                 protocol: "panicky".into(),
                 version: "0".into(),
                 display_name: "Panicky".into(),
-                secret_fields: vec![],
-                callback: Default::default(),
+                ..PluginInfo::default()
             }
         }
 
