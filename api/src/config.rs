@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
+use gatehouse_core::service::{EmailCodeSettings, MailDelivery, SmtpSettings, SmtpTls};
 use serde::Deserialize;
+use zeroize::Zeroizing;
 
 /// Gatehouse: multi-tenant single sign-on (OIDC today; SAML and OAuth 2.0 as plugins).
 #[derive(Debug, Parser)]
@@ -127,6 +129,57 @@ pub struct Options {
     /// Time limit of one plugin call, in seconds [default: 30].
     #[arg(long, env = "GATEHOUSE_PLUGIN_TIMEOUT_SECS")]
     pub plugin_timeout_secs: Option<u64>,
+    /// Offer the email one-time code as a standard login method (each tenant still switches it
+    /// on in its login policy) [default: true].
+    #[arg(long, env = "GATEHOUSE_EMAIL_CODE")]
+    pub email_code: Option<bool>,
+    /// Lifetime of an email code and its link, in seconds [default: 600].
+    #[arg(long, env = "GATEHOUSE_EMAIL_CODE_TTL_SECS")]
+    pub email_code_ttl_secs: Option<i64>,
+    /// Codes one email address may be sent per rate-limit window [default: 5].
+    #[arg(long, env = "GATEHOUSE_EMAIL_CODE_MAX_PER_EMAIL")]
+    pub email_code_max_per_email: Option<i64>,
+    /// Codes one client IP may request per rate-limit window [default: 20].
+    #[arg(long, env = "GATEHOUSE_EMAIL_CODE_MAX_PER_IP")]
+    pub email_code_max_per_ip: Option<i64>,
+    /// Length of the rate-limit window, in seconds [default: 900].
+    #[arg(long, env = "GATEHOUSE_EMAIL_CODE_WINDOW_SECS")]
+    pub email_code_window_secs: Option<i64>,
+    /// SMTP server host for sign-in mail. Without it, each message is written as an .eml file
+    /// to the outbox folder instead.
+    #[arg(long, env = "GATEHOUSE_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+    /// SMTP port [default: 465 with tls, 587 with starttls, 25 with none].
+    #[arg(long, env = "GATEHOUSE_SMTP_PORT")]
+    pub smtp_port: Option<u16>,
+    /// SMTP transport security: `tls`, `starttls` or `none` (a trusted relay only)
+    /// [default: starttls].
+    #[arg(long, env = "GATEHOUSE_SMTP_TLS")]
+    pub smtp_tls: Option<String>,
+    /// SMTP user name, when the server wants authentication.
+    #[arg(long, env = "GATEHOUSE_SMTP_USERNAME")]
+    pub smtp_username: Option<String>,
+    /// SMTP password (environment only: never put it in the TOML file).
+    #[arg(long, env = "GATEHOUSE_SMTP_PASSWORD", hide_env_values = true)]
+    #[serde(skip)]
+    pub smtp_password: Option<String>,
+    /// From address of sign-in mail [default: Gatehouse <gatehouse@localhost>].
+    #[arg(long, env = "GATEHOUSE_MAIL_FROM")]
+    pub mail_from: Option<String>,
+    /// Folder for sign-in mail when no SMTP host is set [default: <data dir>/outbox].
+    #[arg(long, env = "GATEHOUSE_MAIL_OUTBOX")]
+    pub mail_outbox: Option<PathBuf>,
+}
+
+/// The email-code method as configured.
+#[derive(Debug)]
+pub struct EmailCodeConfig {
+    /// Code lifetime and rate limits.
+    pub settings: EmailCodeSettings,
+    /// SMTP server, or the outbox folder.
+    pub delivery: MailDelivery,
+    /// From address.
+    pub from: String,
 }
 
 /// Log output format.
@@ -157,6 +210,8 @@ pub struct Config {
     pub login_timeout_secs: i64,
     pub outbound_timeout_secs: u64,
     pub plugin_timeout_secs: u64,
+    /// The email-code method, unless switched off.
+    pub email_code: Option<EmailCodeConfig>,
 }
 
 impl Config {
@@ -212,7 +267,48 @@ impl Config {
             }
             Ok(value)
         };
+        let email_code = if pick!(email_code).unwrap_or(true) {
+            let settings = EmailCodeSettings {
+                code_ttl_secs: positive(pick!(email_code_ttl_secs).unwrap_or(600), "email code TTL")?,
+                max_per_email: positive(pick!(email_code_max_per_email).unwrap_or(5), "email code limit per email")?,
+                max_per_ip: positive(pick!(email_code_max_per_ip).unwrap_or(20), "email code limit per IP")?,
+                window_secs: positive(pick!(email_code_window_secs).unwrap_or(900), "email code window")?,
+            };
+            // The password is taken from the flag or the environment only, never the file.
+            let password = options.smtp_password.clone().filter(|p| !p.is_empty());
+            let delivery = match pick!(smtp_host).filter(|h| !h.is_empty()) {
+                Some(host) => {
+                    let tls_text = pick!(smtp_tls).unwrap_or_else(|| "starttls".to_owned());
+                    let Some(tls) = SmtpTls::parse(&tls_text) else {
+                        bail!("GATEHOUSE_SMTP_TLS must be tls, starttls or none, not {tls_text:?}");
+                    };
+                    let username = pick!(smtp_username).filter(|u| !u.is_empty());
+                    if password.is_some() && username.is_none() {
+                        bail!("GATEHOUSE_SMTP_PASSWORD is set but GATEHOUSE_SMTP_USERNAME is not");
+                    }
+                    MailDelivery::Smtp(SmtpSettings {
+                        port: pick!(smtp_port).unwrap_or_else(|| tls.default_port()),
+                        host,
+                        tls,
+                        username,
+                        password: password.map(Zeroizing::new),
+                        timeout: std::time::Duration::from_secs(pick!(outbound_timeout_secs).unwrap_or(10).max(1)),
+                    })
+                }
+                None => MailDelivery::Outbox(
+                    pick!(mail_outbox).unwrap_or_else(|| data_dir.join("outbox")),
+                ),
+            };
+            Some(EmailCodeConfig {
+                settings,
+                delivery,
+                from: pick!(mail_from).unwrap_or_else(|| "Gatehouse <gatehouse@localhost>".to_owned()),
+            })
+        } else {
+            None
+        };
         Ok(Config {
+            email_code,
             listen,
             public_url,
             data_dir,

@@ -59,14 +59,92 @@ pub fn choice(tenant: &str, choices: &[Choice], standard_href: &str) -> Markup {
     )
 }
 
-/// The standard-login page, while no standard method is enabled.
-pub fn standard_not_enabled(tenant: &str, back_href: &str) -> Markup {
+/// The standard-login page: the methods the tenant offers (the email-code form for now).
+pub fn standard_login(
+    tenant: &str,
+    email_code_action: Option<&str>,
+    return_to: Option<&str>,
+    email: &str,
+    error: Option<&str>,
+    back_href: &str,
+) -> Markup {
     layout(
         &format!("Sign in to {tenant}"),
         html! {
             h1 { "Sign in to " (tenant) }
-            p { "Standard login (email code, Google, Facebook) is not enabled for this organisation." }
+            @if let Some(action) = email_code_action {
+                p { "We will email you a 6-digit code and a sign-in link." }
+                @if let Some(error) = error {
+                    p.error role="alert" { (error) }
+                }
+                form method="post" action=(action) {
+                    label for="email" { "Email address" }
+                    input #email type="email" name="email" value=(email) required
+                        autocomplete="email" maxlength="254" autofocus;
+                    @if let Some(target) = return_to {
+                        input type="hidden" name="return_to" value=(target);
+                    }
+                    button type="submit" { "Email me a code" }
+                }
+            } @else {
+                p { "Standard login (email code, Google, Facebook) is not enabled for this organisation." }
+            }
             p { a href=(back_href) { "Back to the sign-in options" } }
+        },
+    )
+}
+
+/// After a code was requested: where to type it. The same page whether or not an account
+/// exists for the address.
+pub fn code_sent(tenant: &str, email: &str, action: &str, minutes: i64, error: Option<&str>, restart_href: &str) -> Markup {
+    layout(
+        "Check your email",
+        html! {
+            h1 { "Check your email" }
+            p { "We sent a 6-digit code and a sign-in link to " strong { (email) } ". "
+                "They work once, for " (minutes) " minutes." }
+            @if let Some(error) = error {
+                p.error role="alert" { (error) }
+            }
+            form method="post" action=(action) {
+                label for="code" { "Code" }
+                input #code type="text" name="code" inputmode="numeric" pattern="[0-9 ]*"
+                    autocomplete="one-time-code" maxlength="12" required autofocus;
+                button type="submit" { "Sign in to " (tenant) }
+            }
+            p { a href=(restart_href) { "Use another address or send a new code" } }
+        },
+    )
+}
+
+/// The one-click link's page: nothing happens until the button is pressed, so a mail scanner
+/// that fetches the link signs nobody in.
+pub fn confirm_link(tenant: &str, action: &str, token: &str) -> Markup {
+    layout(
+        &format!("Sign in to {tenant}"),
+        html! {
+            h1 { "Sign in to " (tenant) }
+            p { "Confirm that you want to sign in. This works in the browser where you asked for the code." }
+            form method="post" action=(action) {
+                input type="hidden" name="token" value=(token);
+                button type="submit" { "Sign in to " (tenant) }
+            }
+        },
+    )
+}
+
+/// An address of one of the tenant's SSO domains: members sign in through SSO.
+pub fn sso_required(tenant: &str, label: &str, href: &str, attempt_id: &str) -> Markup {
+    layout(
+        &format!("Sign in to {tenant}"),
+        html! {
+            h1 { "Use your organisation's sign-in" }
+            p { "Your email address belongs to " (tenant) ", whose members sign in with "
+                (label) ", not with an email code." }
+            ul.choices {
+                li { a.button href=(href) { "Sign in with " (label) } }
+            }
+            p { "If you contact support, quote this reference: " code id="attempt-id" { (attempt_id) } }
         },
     )
 }
@@ -112,4 +190,7 @@ main{max-width:28rem;margin:4rem auto;padding:2rem;background:#fff;border-radius
 box-shadow:0 1px 4px rgba(0,0,0,.12)}h1{font-size:1.4rem}ul.choices{list-style:none;padding:0}\
 li{margin:.6rem 0}a.button{display:block;text-align:center;padding:.75rem;border-radius:6px;\
 background:#2450c8;color:#fff;text-decoration:none}a.button.secondary{background:#e8ebf2;\
-color:#1d2330}code{background:#eef;padding:.1rem .3rem;border-radius:3px}";
+color:#1d2330}code{background:#eef;padding:.1rem .3rem;border-radius:3px}\
+form{display:flex;flex-direction:column;gap:.6rem}input{padding:.6rem;font-size:1rem;\
+border:1px solid #b8bfcc;border-radius:6px}button{padding:.75rem;border:0;border-radius:6px;\
+background:#2450c8;color:#fff;font-size:1rem;cursor:pointer}.error{color:#a1261b}";

@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use gatehouse_core::crypto::SecretKey;
 use gatehouse_core::plugins::{Outbound, PluginHost};
 use gatehouse_core::store::{Db, HttpCache};
+use gatehouse_core::service::{MailDelivery, Mailer, SmtpSettings};
 use gatehouse_core::{Gatehouse, Settings};
 use gatehouse_plugin_sdk::{HttpError, HttpRequest, HttpResponse as PluginHttpResponse};
 use tracing::Instrument;
@@ -22,7 +23,7 @@ use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::config::{Config, LogFormat};
+use crate::config::{Config, EmailCodeConfig, LogFormat};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::outbound::{OutboundClient, OutboundPolicy};
@@ -134,7 +135,40 @@ async fn assemble(config: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<Gat
         flow_ttl_secs: config.login_timeout_secs,
         session_ttl_secs: config.session_ttl_secs,
     };
-    Ok(Gatehouse::new(db, plugins, key, settings))
+    let mut gatehouse = Gatehouse::new(db, plugins, key, settings);
+    if let Some(email_code) = &config.email_code {
+        enable_email_code(&mut gatehouse, email_code)?;
+    }
+    Ok(gatehouse)
+}
+
+/// Switches the email-code method on with its mailer. Without an SMTP host, messages go to the
+/// outbox folder, whose path (never a message) is logged.
+fn enable_email_code(gatehouse: &mut Gatehouse, config: &EmailCodeConfig) -> anyhow::Result<()> {
+    let delivery = match &config.delivery {
+        MailDelivery::Outbox(dir) => MailDelivery::Outbox(dir.clone()),
+        MailDelivery::Smtp(smtp) => MailDelivery::Smtp(SmtpSettings {
+            host: smtp.host.clone(),
+            port: smtp.port,
+            tls: smtp.tls,
+            username: smtp.username.clone(),
+            password: smtp.password.clone(),
+            timeout: smtp.timeout,
+        }),
+    };
+    let mailer = Mailer::new(delivery, &config.from).context("cannot set up sign-in mail")?;
+    match mailer.outbox() {
+        Some(outbox) => tracing::warn!(
+            outbox = %outbox.display(),
+            "no SMTP server configured: sign-in emails are written to the outbox folder"
+        ),
+        None => match &config.delivery {
+            MailDelivery::Smtp(smtp) => tracing::info!(host = %smtp.host, port = smtp.port, tls = ?smtp.tls, "sign-in emails go out over SMTP"),
+            MailDelivery::Outbox(_) => {}
+        },
+    }
+    gatehouse.enable_email_code(config.settings.clone(), mailer);
+    Ok(())
 }
 
 fn store_name(config: &Config) -> &'static str {

@@ -105,3 +105,32 @@ impl From<ConnectionView> for Connection {
         }
     }
 }
+
+/// A tenant's login policy: what its sign-in page offers besides SSO. `PUT` replaces it whole.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginPolicy {
+    /// Standard methods on the tenant's standard-login page (`/{slug}?login=standard`):
+    /// `email_code`; `google` and `facebook` are refused until this deployment offers them.
+    #[schema(example = json!(["email_code"]))]
+    pub standard_methods: Vec<String>,
+    /// Whether guests (addresses outside every SSO connection's allowed domains) may sign in.
+    pub guests_allowed: bool,
+    /// Whether an address in an SSO connection's allowed domains is refused standard login and
+    /// sent to that connection (recorded as `login.failed` with reason `sso_enforced`).
+    pub enforce_sso: bool,
+}
+
+impl From<gatehouse_core::domain::tenant::LoginPolicy> for LoginPolicy {
+    fn from(policy: gatehouse_core::domain::tenant::LoginPolicy) -> Self {
+        LoginPolicy {
+            standard_methods: policy
+                .standard_methods
+                .iter()
+                .map(|m| m.as_str().to_owned())
+                .collect(),
+            guests_allowed: policy.guests_allowed,
+            enforce_sso: policy.enforce_sso,
+        }
+    }
+}

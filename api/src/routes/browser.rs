@@ -3,8 +3,11 @@
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use gatehouse_core::domain::tenant::StandardMethod;
 use gatehouse_core::ids::{ConnectionId, TenantSlug};
-use gatehouse_core::service::{LoginFailure, RefusalClass};
+use gatehouse_core::service::{
+    email_reasons, EmailCodeError, EmailCodeRequestError, LoginFailure, RefusalClass,
+};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -14,6 +17,12 @@ use crate::state::{client_info, AppState};
 
 /// Cookie binding a login flow to the browser that started it.
 const FLOW_COOKIE: &str = "gatehouse_flow";
+
+/// Cookie binding an email code (and its link) to the browser that asked for it.
+const EMAIL_CODE_COOKIE: &str = "gatehouse_email_code";
+
+/// Largest standard-login form a browser may post.
+const FORM_LIMIT: usize = 8 * 1024;
 
 /// Query of the tenant page.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -67,10 +76,18 @@ pub async fn tenant_page(
             }
         }
         Some("standard") => {
-            return pages::respond(
-                StatusCode::OK,
-                pages::standard_not_enabled(&tenant.display_name, &base),
+            let email_code = tenant.login_policy.allows(StandardMethod::EmailCode)
+                && state.gatehouse.offers(StandardMethod::EmailCode);
+            let action = format!("{base}/email-code");
+            let page = pages::standard_login(
+                &tenant.display_name,
+                email_code.then_some(action.as_str()),
+                query.return_to.as_deref(),
+                "",
+                None,
+                &base,
             );
+            return pages::respond(StatusCode::OK, page);
         }
         _ => {}
     }
@@ -335,6 +352,322 @@ pub async fn logout(state: web::Data<AppState>, req: HttpRequest, slug: web::Pat
         .insert_header(("Cache-Control", "no-store"))
         .cookie(removal)
         .finish()
+}
+
+/// Query of the one-click link.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LinkQuery {
+    /// The link token from the email.
+    pub token: Option<String>,
+}
+
+/// Standard login, email code: sends a 6-digit code and a one-click link to the posted
+/// `email` (form fields `email`, optional `return_to`) and shows where to type the code. The
+/// answer is the same whether or not an account exists for the address.
+#[utoipa::path(tag = "browser",
+    params(("slug" = String, Path, description = "Tenant slug")),
+    request_body(content_type = "application/x-www-form-urlencoded", description = "email, return_to", content = String),
+    responses(
+        (status = 200, description = "Code sent: the code form, and the binding cookie", content_type = "text/html", body = String),
+        (status = 400, description = "Unusable address or form", content_type = "text/html", body = String),
+        (status = 403, description = "Refused by the tenant's policy, or a cross-origin post", content_type = "text/html", body = String),
+        (status = 429, description = "Too many codes for this address or client", content_type = "text/html", body = String)))]
+#[post("/{slug}/email-code")]
+pub async fn email_code_request(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    slug: web::Path<String>,
+    body: web::Payload,
+) -> HttpResponse {
+    let Ok(slug) = TenantSlug::parse(&slug) else {
+        return pages::respond(StatusCode::NOT_FOUND, pages::not_found());
+    };
+    let form = match read_form(&state, &req, body).await {
+        Ok(form) => form,
+        Err(page) => return page,
+    };
+    let email = field(&form, "email").unwrap_or_default();
+    let return_to = field(&form, "return_to");
+    let client = client_info(&req, &state);
+    let result = state
+        .gatehouse
+        .request_email_code(&slug, email, return_to, &client)
+        .await;
+    let base = format!("/{slug}");
+    match result {
+        Ok(sent) => {
+            let tenant = state.gatehouse.tenant_for_login(&slug).await;
+            let name = tenant.map(|t| t.display_name).unwrap_or_else(|_| slug.to_string());
+            let cookie = Cookie::build(EMAIL_CODE_COOKIE, sent.handle)
+                .http_only(true)
+                .secure(state.secure_cookies)
+                .same_site(SameSite::Lax)
+                .path("/")
+                .max_age(CookieDuration::seconds(sent.ttl_secs))
+                .finish();
+            let page = pages::code_sent(
+                &name,
+                &sent.email,
+                &format!("{base}/email-code/verify"),
+                (sent.ttl_secs + 59) / 60,
+                None,
+                &format!("{base}?login=standard"),
+            );
+            let mut response = pages::respond(StatusCode::OK, page);
+            if let Err(error) = response.add_cookie(&cookie) {
+                tracing::error!(%error, "cannot set the email code cookie");
+            }
+            response
+        }
+        Err(EmailCodeRequestError::InvalidEmail(message)) => {
+            let Ok(tenant) = state.gatehouse.tenant_for_login(&slug).await else {
+                return pages::respond(StatusCode::NOT_FOUND, pages::not_found());
+            };
+            let action = format!("{base}/email-code");
+            let page = pages::standard_login(&tenant.display_name, Some(&action), return_to, email, Some(message), &base);
+            pages::respond(StatusCode::BAD_REQUEST, page)
+        }
+        Err(EmailCodeRequestError::SsoRequired {
+            attempt_id,
+            connection_id,
+            label,
+        }) => {
+            let name = match state.gatehouse.tenant_for_login(&slug).await {
+                Ok(tenant) => tenant.display_name,
+                Err(_) => slug.to_string(),
+            };
+            let mut href = format!("{base}/sso/{connection_id}/start");
+            if let Some(target) = return_to {
+                let encoded: String = url::form_urlencoded::byte_serialize(target.as_bytes()).collect();
+                href.push_str(&format!("?return_to={encoded}"));
+            }
+            let page = pages::sso_required(&name, &label, &href, &attempt_id.to_string());
+            pages::respond(StatusCode::FORBIDDEN, page)
+        }
+        Err(EmailCodeRequestError::Refused(failure)) => email_failure_page(&slug, failure),
+    }
+}
+
+/// Standard login, email code: checks the posted `code` for the code this browser asked for
+/// (its binding cookie). Right: signed in; wrong: the form again with the tries left (five
+/// wrong codes lock it).
+#[utoipa::path(tag = "browser",
+    params(("slug" = String, Path, description = "Tenant slug")),
+    request_body(content_type = "application/x-www-form-urlencoded", description = "code", content = String),
+    responses(
+        (status = 302, description = "Signed in; redirect to the app URL with the session cookie"),
+        (status = 400, description = "Wrong, expired or used code, or none requested in this browser", content_type = "text/html", body = String),
+        (status = 403, description = "Locked after too many wrong codes, or a cross-origin post", content_type = "text/html", body = String)))]
+#[post("/{slug}/email-code/verify")]
+pub async fn email_code_verify(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    slug: web::Path<String>,
+    body: web::Payload,
+) -> HttpResponse {
+    let Ok(slug) = TenantSlug::parse(&slug) else {
+        return pages::respond(StatusCode::NOT_FOUND, pages::not_found());
+    };
+    let form = match read_form(&state, &req, body).await {
+        Ok(form) => form,
+        Err(page) => return page,
+    };
+    let code = field(&form, "code").unwrap_or_default();
+    let handle = req.cookie(EMAIL_CODE_COOKIE);
+    let client = client_info(&req, &state);
+    let result = state
+        .gatehouse
+        .verify_email_code(&slug, handle.as_ref().map(|c| c.value()), code, &client)
+        .await;
+    email_code_outcome(&state, &slug, result).await
+}
+
+/// The one-click link of the email: a page whose button confirms the sign-in. Fetching it
+/// changes nothing, so a mail scanner that opens links signs nobody in.
+#[utoipa::path(tag = "browser",
+    params(("slug" = String, Path, description = "Tenant slug"), LinkQuery),
+    responses(
+        (status = 200, description = "Confirmation page", content_type = "text/html", body = String),
+        (status = 400, description = "No token", content_type = "text/html", body = String),
+        (status = 404, description = "Unknown tenant", content_type = "text/html", body = String)))]
+#[get("/{slug}/email-code/link")]
+pub async fn email_code_link(
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+    query: web::Query<LinkQuery>,
+) -> HttpResponse {
+    let Ok(slug) = TenantSlug::parse(&slug) else {
+        return pages::respond(StatusCode::NOT_FOUND, pages::not_found());
+    };
+    let tenant = match state.gatehouse.tenant_for_login(&slug).await {
+        Ok(tenant) => tenant,
+        Err(failure) => return failure_page(&slug, failure),
+    };
+    let token = query.token.as_deref().unwrap_or_default();
+    if token.is_empty() || token.len() > 128 || !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return pages::respond(StatusCode::BAD_REQUEST, pages::bad_request("The sign-in link is incomplete. Copy the whole link from the email, or type the code."));
+    }
+    let action = format!("/{slug}/email-code/link");
+    pages::respond(StatusCode::OK, pages::confirm_link(&tenant.display_name, &action, token))
+}
+
+/// Confirms the one-click link (form field `token`) in the browser that asked for the code.
+#[utoipa::path(tag = "browser",
+    params(("slug" = String, Path, description = "Tenant slug")),
+    request_body(content_type = "application/x-www-form-urlencoded", description = "token", content = String),
+    responses(
+        (status = 302, description = "Signed in; redirect to the app URL with the session cookie"),
+        (status = 400, description = "Unknown, expired or used link, or another browser", content_type = "text/html", body = String),
+        (status = 403, description = "A cross-origin post", content_type = "text/html", body = String)))]
+#[post("/{slug}/email-code/link")]
+pub async fn email_code_link_confirm(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    slug: web::Path<String>,
+    body: web::Payload,
+) -> HttpResponse {
+    let Ok(slug) = TenantSlug::parse(&slug) else {
+        return pages::respond(StatusCode::NOT_FOUND, pages::not_found());
+    };
+    let form = match read_form(&state, &req, body).await {
+        Ok(form) => form,
+        Err(page) => return page,
+    };
+    let token = field(&form, "token").unwrap_or_default();
+    let handle = req.cookie(EMAIL_CODE_COOKIE);
+    let client = client_info(&req, &state);
+    let result = state
+        .gatehouse
+        .confirm_email_link(&slug, token, handle.as_ref().map(|c| c.value()), &client)
+        .await;
+    email_code_outcome(&state, &slug, result).await
+}
+
+async fn email_code_outcome(
+    state: &AppState,
+    slug: &TenantSlug,
+    result: Result<gatehouse_core::service::LoginSuccess, EmailCodeError>,
+) -> HttpResponse {
+    match result {
+        Ok(success) => {
+            let mut response = signed_in_or_failed(state, slug, Ok(success));
+            let mut handle = Cookie::build(EMAIL_CODE_COOKIE, "").path("/").finish();
+            handle.make_removal();
+            if let Err(error) = response.add_cookie(&handle) {
+                tracing::error!(%error, "cannot clear the email code cookie");
+            }
+            response
+        }
+        Err(EmailCodeError::Wrong {
+            email, tries_left, ..
+        }) => {
+            let name = match state.gatehouse.tenant_for_login(slug).await {
+                Ok(tenant) => tenant.display_name,
+                Err(_) => slug.to_string(),
+            };
+            let message = match tries_left {
+                1 => "That code is not right. 1 try left.".to_owned(),
+                n => format!("That code is not right. {n} tries left."),
+            };
+            let page = pages::code_sent(
+                &name,
+                &email,
+                &format!("/{slug}/email-code/verify"),
+                0,
+                Some(&message),
+                &format!("/{slug}?login=standard"),
+            );
+            pages::respond(StatusCode::BAD_REQUEST, page)
+        }
+        Err(EmailCodeError::Refused(failure)) => email_failure_page(slug, failure),
+    }
+}
+
+/// The page for a refused email-code step: plain words per reason, the attempt to quote, and
+/// the way back to standard login.
+fn email_failure_page(slug: &TenantSlug, failure: LoginFailure) -> HttpResponse {
+    use email_reasons as r;
+    let (status, message) = match failure.reason.as_str() {
+        r::METHOD_DISABLED => (StatusCode::FORBIDDEN, "Sign-in with an email code is not enabled for this organisation."),
+        r::GUESTS_DISABLED => (
+            StatusCode::FORBIDDEN,
+            "This organisation does not let guests sign in. Use your organisation's sign-in, or ask your administrator.",
+        ),
+        r::RATE_LIMITED => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many codes were requested. Wait a few minutes, then ask for a new code.",
+        ),
+        r::CODE_LOCKED => (
+            StatusCode::FORBIDDEN,
+            "Too many wrong codes were entered. Ask for a new code.",
+        ),
+        r::CODE_EXPIRED => (StatusCode::BAD_REQUEST, "This code has expired. Ask for a new code."),
+        r::CODE_REUSED => (StatusCode::BAD_REQUEST, "This code or link was already used. Ask for a new code if you need one."),
+        r::CODE_MISSING => (
+            StatusCode::BAD_REQUEST,
+            "No code was requested in this browser, or it was replaced by a newer one. Ask for a new code.",
+        ),
+        r::LINK_INVALID => (StatusCode::BAD_REQUEST, "This sign-in link is not valid. Ask for a new code."),
+        r::LINK_OTHER_BROWSER => (
+            StatusCode::BAD_REQUEST,
+            "Open the link in the browser where you asked for the code, or type the code from the email there.",
+        ),
+        r::DELIVERY_FAILED => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The email could not be sent. Please try again later.",
+        ),
+        _ => return failure_page(slug, failure),
+    };
+    let attempt = failure.attempt_id.map(|id| id.to_string());
+    let retry = format!("/{slug}?login=standard");
+    pages::respond(status, pages::login_failed(message, attempt.as_deref(), Some(&retry)))
+}
+
+/// Reads a posted form: same origin only (CSRF), `application/x-www-form-urlencoded`, at most
+/// [`FORM_LIMIT`] bytes. Anything else is answered with a plain page.
+async fn read_form(
+    state: &AppState,
+    req: &HttpRequest,
+    mut body: web::Payload,
+) -> Result<Vec<(String, String)>, HttpResponse> {
+    if !same_origin(req, &state.gatehouse.settings().public_url) {
+        tracing::warn!(path = req.path(), "cross-origin form post refused");
+        return Err(pages::respond(
+            StatusCode::FORBIDDEN,
+            pages::bad_request("Sign in from the page of this service."),
+        ));
+    }
+    let is_form = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Err(pages::respond(StatusCode::BAD_REQUEST, pages::bad_request("Expected a form post.")));
+    }
+    let mut bytes = web::BytesMut::new();
+    while let Some(chunk) = futures_util::StreamExt::next(&mut body).await {
+        let Ok(chunk) = chunk else {
+            return Err(pages::respond(StatusCode::BAD_REQUEST, pages::bad_request("The form could not be read.")));
+        };
+        if bytes.len() + chunk.len() > FORM_LIMIT {
+            return Err(pages::respond(StatusCode::PAYLOAD_TOO_LARGE, pages::bad_request("The form is too large.")));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(url::form_urlencoded::parse(&bytes)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect())
+}
+
+/// The one value of a form field; `None` when it is missing or sent more than once.
+fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    let mut values = form.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    match (values.next(), values.next()) {
+        (Some(value), None) => Some(value),
+        _ => None,
+    }
 }
 
 /// The tenant slug and connection id of a `/{slug}/sso/{connection_id}/...` path, if both

@@ -22,6 +22,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(tenants::put_connection)
         .service(tenants::get_connection)
         .service(tenants::delete_connection)
+        .service(tenants::get_login_policy)
+        .service(tenants::put_login_policy)
         .service(audit::list_events)
         .service(audit::attempt_diagnostics)
         .service(browser::start)
@@ -30,5 +32,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(browser::acs_continue)
         .service(browser::metadata)
         .service(browser::logout)
+        .service(browser::email_code_request)
+        .service(browser::email_code_verify)
+        .service(browser::email_code_link)
+        .service(browser::email_code_link_confirm)
         .service(browser::tenant_page);
 }

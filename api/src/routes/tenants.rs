@@ -1,10 +1,10 @@
 //! Tenant administration.
 
 use actix_web::{delete, get, post, put, web, HttpResponse};
-use gatehouse_core::service::{ConnectionInput, NewTenant};
+use gatehouse_core::service::{ConnectionInput, LoginPolicyInput, NewTenant};
 
 use crate::auth::Admin;
-use crate::dto::tenants::{Connection, CreateTenant, PutConnection, Tenant};
+use crate::dto::tenants::{Connection, CreateTenant, LoginPolicy, PutConnection, Tenant};
 use crate::error::{ApiError, Problem};
 use crate::state::{AppState, RequestId};
 
@@ -125,4 +125,54 @@ pub async fn delete_connection(
         .remove_connection(&slug, &id, admin.actor(), Some(request_id.0))
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The tenant's login policy: standard methods offered, guests, enforced SSO for members.
+/// A tenant that never set one has the default: no standard method, guests allowed, SSO
+/// enforced.
+#[utoipa::path(tag = "tenants", security(("bearer" = [])),
+    params(("slug" = String, Path, description = "Tenant slug")),
+    responses(
+        (status = 200, body = LoginPolicy),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[get("/api/v1/tenants/{slug}/login-policy")]
+pub async fn get_login_policy(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let policy = state.gatehouse.login_policy(&slug).await?;
+    Ok(HttpResponse::Ok().json(LoginPolicy::from(policy)))
+}
+
+/// Replaces the tenant's login policy. Each change is recorded as a
+/// `tenant.login_policy.changed` audit event; an unchanged policy records nothing.
+#[utoipa::path(tag = "tenants", request_body = LoginPolicy, security(("bearer" = [])),
+    params(("slug" = String, Path, description = "Tenant slug")),
+    responses(
+        (status = 200, body = LoginPolicy),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+#[put("/api/v1/tenants/{slug}/login-policy")]
+pub async fn put_login_policy(
+    state: web::Data<AppState>,
+    admin: Admin,
+    request_id: RequestId,
+    slug: web::Path<String>,
+    body: web::Json<LoginPolicy>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let input = LoginPolicyInput {
+        standard_methods: body.standard_methods,
+        guests_allowed: body.guests_allowed,
+        enforce_sso: body.enforce_sso,
+    };
+    let policy = state
+        .gatehouse
+        .set_login_policy(&slug, input, admin.actor(), Some(request_id.0))
+        .await?;
+    Ok(HttpResponse::Ok().json(LoginPolicy::from(policy)))
 }

@@ -178,6 +178,17 @@ impl DomainPolicy {
 
 const USER_AGENT_MAX: usize = 512;
 
+/// The tenant's SSO connection whose allowed domains take `email`, if any: the login policy
+/// hook that keeps members on SSO. `email` must already be well-formed.
+pub(super) fn sso_connection_for(tenant: &Tenant, email: &str) -> Option<ConnectionId> {
+    tenant.connections.iter().find_map(|(id, connection)| {
+        let policy = DomainPolicy::from_config(&connection.config);
+        check_domain(email, &policy.allowed, policy.allow_subdomains)
+            .ok()
+            .map(|_| id.clone())
+    })
+}
+
 impl Gatehouse {
     /// Starts a login at `connection_id` (or the tenant's only connection). `binding` is the
     /// browser's existing binding cookie, reused so that parallel tabs keep working.
@@ -490,7 +501,17 @@ impl Gatehouse {
         // 6. Find or provision the user, then record the success and open a session.
         let name = identity.name.as_deref().map(|n| truncate(n, 200));
         let outcome = self
-            .sign_in(slug, connection_id, attempt_id, &identity, &email, name, &tenant, return_to, client)
+            .sign_in(
+                slug,
+                connection_id,
+                attempt_id,
+                (&identity.issuer, &identity.subject),
+                &email,
+                name,
+                &tenant,
+                return_to,
+                client,
+            )
             .await;
         match outcome {
             Ok(success) => {
@@ -505,13 +526,15 @@ impl Gatehouse {
         }
     }
 
+    /// Links the verified identity (issuer, subject) to its user, provisioning one on first
+    /// sign-in, records the success and opens a session.
     #[allow(clippy::too_many_arguments)]
-    async fn sign_in(
+    pub(super) async fn sign_in(
         &self,
         slug: &TenantSlug,
         connection_id: &ConnectionId,
         attempt_id: AttemptId,
-        identity: &ExternalIdentity,
+        (issuer, subject): (&str, &str),
         email: &str,
         name: Option<String>,
         tenant: &Tenant,
@@ -523,12 +546,12 @@ impl Gatehouse {
             request_id: client.request_id.clone(),
         };
         let identity_id =
-            Identity::aggregate_id(slug, connection_id, &identity.issuer, &identity.subject);
+            Identity::aggregate_id(slug, connection_id, issuer, subject);
         let link = IdentityCommand::Link {
             tenant: slug.clone(),
             connection_id: connection_id.clone(),
-            issuer: identity.issuer.clone(),
-            subject: identity.subject.clone(),
+            issuer: issuer.to_owned(),
+            subject: subject.to_owned(),
             user_id: UserId::new(),
         };
         let linked: Identity = self
@@ -540,7 +563,7 @@ impl Gatehouse {
         let record = UserCommand::RecordSignIn {
             tenant: slug.clone(),
             connection_id: connection_id.clone(),
-            subject: identity.subject.clone(),
+            subject: subject.to_owned(),
             email: email.to_owned(),
             name: name.clone(),
         };
@@ -549,8 +572,8 @@ impl Gatehouse {
             .await
             .map_err(|e| e.to_string())?;
         let succeeded = LoginSucceeded {
-            issuer: identity.issuer.clone(),
-            subject: identity.subject.clone(),
+            issuer: issuer.to_owned(),
+            subject: subject.to_owned(),
             email: email.to_owned(),
             name: name.clone(),
             user_id,
@@ -675,12 +698,24 @@ impl Gatehouse {
         protocol: Option<&str>,
         client: &ClientInfo,
     ) -> Result<AttemptId, LoginFailure> {
+        self.start_attempt_by(slug, connection_id, protocol, "sso", client).await
+    }
+
+    /// Records the start of an attempt by `method` (`sso`, `email_code`).
+    pub(super) async fn start_attempt_by(
+        &self,
+        slug: &TenantSlug,
+        connection_id: Option<&ConnectionId>,
+        protocol: Option<&str>,
+        method: &str,
+        client: &ClientInfo,
+    ) -> Result<AttemptId, LoginFailure> {
         let attempt_id = AttemptId::new();
         let started = LoginStarted {
             tenant: slug.clone(),
             connection_id: connection_id.cloned(),
             protocol: protocol.map(str::to_owned),
-            method: "sso".to_owned(),
+            method: method.to_owned(),
             client_ip: client.ip.clone(),
             user_agent: client.user_agent.as_deref().map(|ua| truncate(ua, USER_AGENT_MAX)),
         };
@@ -737,7 +772,7 @@ impl Gatehouse {
     }
 
     /// Records `reason` as the outcome of `attempt_id` and returns the failure to show.
-    async fn fail(
+    pub(super) async fn fail(
         &self,
         attempt_id: AttemptId,
         reason: &str,
@@ -776,7 +811,7 @@ impl Gatehouse {
         }
     }
 
-    fn observe(&self, protocol: &str, outcome: &str, reason: &str) {
+    pub(super) fn observe(&self, protocol: &str, outcome: &str, reason: &str) {
         if let Some(observer) = &self.login_observer {
             observer(protocol, outcome, reason);
         }

@@ -4,8 +4,11 @@
 mod admin;
 mod config_secrets;
 mod diagnostics;
+mod email_login;
 mod form_post;
 mod login;
+mod login_policy;
+mod mail;
 mod return_to;
 
 use std::sync::Arc;
@@ -14,14 +17,22 @@ use gatehouse_plugin_sdk::CallbackBinding;
 
 pub use admin::{AdminError, ConnectionInput, ConnectionView, NewTenant, TenantView};
 pub use diagnostics::AttemptDiagnostics;
+pub use email_login::{
+    email_code_connection, email_reasons, normalize_email, EmailCodeError, EmailCodeRequestError,
+    EmailCodeSent, EmailCodeSettings, EMAIL_CODE,
+};
 pub use login::{
     ClientInfo, LoginFailure, LoginRedirect, LoginSuccess, RefusalClass, SessionInfo,
 };
+pub use login_policy::LoginPolicyInput;
+pub use mail::{MailDelivery, MailError, Mailer, SmtpSettings, SmtpTls};
 
 use crate::crypto::SecretKey;
 use crate::plugins::PluginHost;
 use crate::projections::{AuditReader, Projections};
-use crate::store::{Credentials, Db, Diagnostics, Executor, Flows, Handoffs, Replays};
+use crate::store::{
+    Credentials, Db, Diagnostics, EmailCodes, Executor, Flows, Handoffs, RateLimits, Replays,
+};
 
 /// Deployment settings the services need.
 #[derive(Clone, Debug)]
@@ -51,6 +62,9 @@ pub struct Gatehouse {
     key: SecretKey,
     settings: Settings,
     login_observer: Option<LoginObserver>,
+    email_codes: EmailCodes,
+    rate_limits: RateLimits,
+    email_login: Option<email_login::EmailLogin>,
 }
 
 impl Gatehouse {
@@ -63,6 +77,9 @@ impl Gatehouse {
             handoffs: Handoffs::new(db.clone()),
             diagnostics: Diagnostics::new(db.clone()),
             credentials: Credentials::new(db.clone()),
+            email_codes: EmailCodes::new(db.clone()),
+            rate_limits: RateLimits::new(db.clone()),
+            email_login: None,
             audit: AuditReader::new(db.clone()),
             db,
             plugins,
