@@ -58,6 +58,8 @@ pub mod saml_xml;
 /// The plain OAuth 2.0 provider (tests/oauth2-idp) and OAuth 2.0 login helpers.
 pub mod oauth2;
 pub mod cas;
+/// A real SMTP server (tests/smtp-server, aiosmtpd) that collects the messages it receives.
+pub mod smtp;
 
 /// Every HTTP call of the harness gives up after this long.
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(20);

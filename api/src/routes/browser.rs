@@ -404,7 +404,8 @@ pub async fn email_code_request(
                 .secure(state.secure_cookies)
                 .same_site(SameSite::Lax)
                 .path("/")
-                .max_age(CookieDuration::seconds(sent.ttl_secs))
+                // Outlives the code, so that a late entry is told "expired", not "no code".
+                .max_age(CookieDuration::seconds(sent.ttl_secs + 3600))
                 .finish();
             let page = pages::code_sent(
                 &name,
