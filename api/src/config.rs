@@ -159,7 +159,7 @@ pub struct Options {
     /// SMTP user name, when the server wants authentication.
     #[arg(long, env = "GATEHOUSE_SMTP_USERNAME")]
     pub smtp_username: Option<String>,
-    /// SMTP password (environment only: never put it in the TOML file).
+    /// SMTP password (environment or flag; refused in the TOML file, which is often shared).
     #[arg(long, env = "GATEHOUSE_SMTP_PASSWORD", hide_env_values = true)]
     #[serde(skip)]
     pub smtp_password: Option<String>,

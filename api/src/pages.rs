@@ -96,13 +96,23 @@ pub fn standard_login(
 
 /// After a code was requested: where to type it. The same page whether or not an account
 /// exists for the address.
-pub fn code_sent(tenant: &str, email: &str, action: &str, minutes: i64, error: Option<&str>, restart_href: &str) -> Markup {
+pub fn code_sent(
+    tenant: &str,
+    email: &str,
+    action: &str,
+    minutes: Option<i64>,
+    error: Option<&str>,
+    restart_href: &str,
+) -> Markup {
     layout(
         "Check your email",
         html! {
             h1 { "Check your email" }
-            p { "We sent a 6-digit code and a sign-in link to " strong { (email) } ". "
-                "They work once, for " (minutes) " minutes." }
+            p { "We sent a 6-digit code and a sign-in link to " strong { (email) } "."
+                @if let Some(minutes) = minutes {
+                    " They work once, for " (minutes) " minutes."
+                }
+            }
             @if let Some(error) = error {
                 p.error role="alert" { (error) }
             }

@@ -411,7 +411,7 @@ pub async fn email_code_request(
                 &name,
                 &sent.email,
                 &format!("{base}/email-code/verify"),
-                (sent.ttl_secs + 59) / 60,
+                Some((sent.ttl_secs + 59) / 60),
                 None,
                 &format!("{base}?login=standard"),
             );
@@ -575,7 +575,7 @@ async fn email_code_outcome(
                 &name,
                 &email,
                 &format!("/{slug}/email-code/verify"),
-                0,
+                None,
                 Some(&message),
                 &format!("/{slug}?login=standard"),
             );
