@@ -3,6 +3,7 @@
 //
 //   node oidc-idp.mjs --port 0            # 0 = pick a free port
 //   node oidc-idp.mjs --port 9400 --keep-alive
+//   node oidc-idp.mjs --port 0 --issuer http://127.0.0.1:9401   # behind a proxy at that URL
 //
 // Prints one JSON line {"issuer":"http://127.0.0.1:PORT","port":PORT} on stdout once listening.
 // Exits when its stdin closes (so it never outlives the test process that spawned it), unless
@@ -28,6 +29,9 @@ const { values: args } = parseArgs({
     port: { type: 'string', default: '0' },
     host: { type: 'string', default: '127.0.0.1' },
     'keep-alive': { type: 'boolean', default: false },
+    // The public URL when a reverse proxy fronts the provider (tests/conformance puts its
+    // fault-injecting proxy there). Endpoint URLs follow the Host header the proxy forwards.
+    issuer: { type: 'string' },
   },
 });
 
@@ -80,7 +84,7 @@ await new Promise((resolve, reject) => {
   server.listen(Number(args.port), args.host, resolve);
 });
 const { port } = server.address();
-const issuer = `http://${args.host}:${port}`;
+const issuer = args.issuer ?? `http://${args.host}:${port}`;
 
 const provider = new Provider(issuer, {
   jwks: { keys: [signingKey()] },
