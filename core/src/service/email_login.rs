@@ -153,7 +153,9 @@ impl Gatehouse {
 
     /// The mailer, when the email-code method is on.
     pub fn mailer(&self) -> Option<&Mailer> {
-        self.email_login.as_ref().map(|e| &e.mailer)
+        self.email_login
+            .as_ref()
+            .map(|e| &e.mailer)
     }
 
     /// Sends a code and a link for `email`, after the tenant's policy and the rate limits.
@@ -178,7 +180,10 @@ impl Gatehouse {
         let request = LoginAttemptCommand::RequestCode {
             email: email.clone(),
         };
-        if let Err(failure) = self.record(attempt_id, request, client).await {
+        if let Err(failure) = self
+            .record(attempt_id, request, client)
+            .await
+        {
             return Err(EmailCodeRequestError::Refused(failure));
         }
 
@@ -186,22 +191,38 @@ impl Gatehouse {
         let refuse = |reason: &'static str, detail: &'static str| {
             let email = email.clone();
             async move {
-                let failure = self.fail(attempt_id, reason, detail, Some(email), client).await;
+                let failure = self
+                    .fail(attempt_id, reason, detail, Some(email), client)
+                    .await;
                 EmailCodeRequestError::Refused(forbidden(failure))
             }
         };
         let policy = &tenant.login_policy;
         let Some(login) = self.email_login.as_ref() else {
-            return Err(refuse(reasons::METHOD_DISABLED, "this deployment does not send email codes").await);
+            return Err(refuse(
+                reasons::METHOD_DISABLED,
+                "this deployment does not send email codes",
+            )
+            .await);
         };
         if !policy.allows(StandardMethod::EmailCode) {
-            return Err(refuse(reasons::METHOD_DISABLED, "the tenant does not offer email codes").await);
+            return Err(refuse(
+                reasons::METHOD_DISABLED,
+                "the tenant does not offer email codes",
+            )
+            .await);
         }
         let member_of = sso_connection_for(&tenant, &email);
         if let (Some(connection_id), true) = (&member_of, policy.enforce_sso) {
             let detail = format!("the address belongs to SSO connection {connection_id}");
-            self.fail(attempt_id, reasons::SSO_ENFORCED, &detail, Some(email.clone()), client)
-                .await;
+            self.fail(
+                attempt_id,
+                reasons::SSO_ENFORCED,
+                &detail,
+                Some(email.clone()),
+                client,
+            )
+            .await;
             let label = tenant
                 .connections
                 .get(connection_id)
@@ -214,15 +235,28 @@ impl Gatehouse {
             });
         }
         if member_of.is_none() && !policy.guests_allowed {
-            return Err(refuse(reasons::GUESTS_DISABLED, "the tenant does not let guests sign in").await);
+            return Err(refuse(
+                reasons::GUESTS_DISABLED,
+                "the tenant does not let guests sign in",
+            )
+            .await);
         }
 
         // 3. Rate limits, counted in the database so that every node shares them.
-        match self.within_rate_limits(&login.settings, &email, client).await {
+        match self
+            .within_rate_limits(&login.settings, &email, client)
+            .await
+        {
             Ok(true) => {}
             Ok(false) => {
                 let failure = self
-                    .fail(attempt_id, reasons::RATE_LIMITED, "too many codes were requested", Some(email.clone()), client)
+                    .fail(
+                        attempt_id,
+                        reasons::RATE_LIMITED,
+                        "too many codes were requested",
+                        Some(email.clone()),
+                        client,
+                    )
                     .await;
                 return Err(EmailCodeRequestError::Refused(LoginFailure {
                     class: RefusalClass::Forbidden,
@@ -252,7 +286,14 @@ impl Gatehouse {
             tracing::error!(%error, "cannot store the email code");
             let detail = "the code could not be stored";
             return Err(EmailCodeRequestError::Refused(
-                self.fail(attempt_id, super::login::reasons::INTERNAL_ERROR, detail, Some(email), client).await,
+                self.fail(
+                    attempt_id,
+                    super::login::reasons::INTERNAL_ERROR,
+                    detail,
+                    Some(email),
+                    client,
+                )
+                .await,
             ));
         }
 
@@ -272,11 +313,21 @@ impl Gatehouse {
             code = code.as_str(),
         );
         drop(code);
-        if let Err(error) = login.mailer.send(&email, &subject, body).await {
+        if let Err(error) = login
+            .mailer
+            .send(&email, &subject, body)
+            .await
+        {
             tracing::error!(%error, attempt = %attempt_id, "the sign-in message could not be sent");
             let detail = "the message could not be sent";
             let failure = self
-                .fail(attempt_id, reasons::DELIVERY_FAILED, detail, Some(email), client)
+                .fail(
+                    attempt_id,
+                    reasons::DELIVERY_FAILED,
+                    detail,
+                    Some(email),
+                    client,
+                )
                 .await;
             return Err(EmailCodeRequestError::Refused(LoginFailure {
                 class: RefusalClass::Internal,
@@ -289,7 +340,10 @@ impl Gatehouse {
         let sent = LoginAttemptCommand::RecordCodeSent {
             delivery: login.mailer.delivery().to_owned(),
         };
-        if let Err(failure) = self.record(attempt_id, sent, client).await {
+        if let Err(failure) = self
+            .record(attempt_id, sent, client)
+            .await
+        {
             return Err(EmailCodeRequestError::Refused(failure));
         }
         tracing::info!(tenant = %slug, attempt = %attempt_id, "email code sent");
@@ -309,37 +363,65 @@ impl Gatehouse {
         code: &str,
         client: &ClientInfo,
     ) -> Result<LoginSuccess, EmailCodeError> {
-        let tenant = self.tenant_for_login(slug).await.map_err(EmailCodeError::Refused)?;
+        let tenant = self
+            .tenant_for_login(slug)
+            .await
+            .map_err(EmailCodeError::Refused)?;
         let row = match handle.filter(|h| h.len() <= 128) {
-            Some(handle) => self.email_codes.by_handle(handle).await.map_err(|error| {
-                tracing::error!(%error, "cannot read the email code");
-                EmailCodeError::Refused(unavailable())
-            })?,
+            Some(handle) => self
+                .email_codes
+                .by_handle(handle)
+                .await
+                .map_err(|error| {
+                    tracing::error!(%error, "cannot read the email code");
+                    EmailCodeError::Refused(unavailable())
+                })?,
             None => None,
         };
         // 1. A code is checked only in the browser that asked for it, at its tenant.
         let Some(row) = row.filter(|r| r.tenant == slug.as_str()) else {
-            return Err(EmailCodeError::Refused(unrecorded(reasons::CODE_MISSING, "no code was requested in this browser")));
+            return Err(EmailCodeError::Refused(unrecorded(
+                reasons::CODE_MISSING,
+                "no code was requested in this browser",
+            )));
         };
         // 2. Used, locked or expired codes are not compared at all.
-        self.check_usable(slug, &row, client).await?;
+        self.check_usable(slug, &row, client)
+            .await?;
 
         // 3. Each comparison takes one try first, across every node: parallel guesses share
         //    the same five.
-        let tries = match self.email_codes.take_try(&row.id, i64::from(MAX_CODE_TRIES)).await {
+        let tries = match self
+            .email_codes
+            .take_try(&row.id, i64::from(MAX_CODE_TRIES))
+            .await
+        {
             Ok(Some(tries)) => tries,
-            Ok(None) => return Err(EmailCodeError::Refused(self.locked_or_used(slug, &row, client).await)),
+            Ok(None) => {
+                return Err(EmailCodeError::Refused(
+                    self.locked_or_used(slug, &row, client)
+                        .await,
+                ))
+            }
             Err(error) => {
                 tracing::error!(%error, "cannot count the code try");
                 return Err(EmailCodeError::Refused(unavailable()));
             }
         };
-        let entered: String = code.chars().filter(|c| !c.is_whitespace()).collect();
-        let well_formed = entered.len() == CODE_DIGITS as usize && entered.bytes().all(|b| b.is_ascii_digit());
+        let entered: String = code
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        let well_formed = entered.len() == CODE_DIGITS as usize
+            && entered
+                .bytes()
+                .all(|b| b.is_ascii_digit());
         // A malformed entry is compared as well, so every wrong entry costs the same.
         let mac = self.code_mac(&row.id, if well_formed { &entered } else { "" });
         if !(row.matches(&mac) && well_formed) {
-            let state = self.record(row.attempt_id, LoginAttemptCommand::RejectCode, client).await;
+            let state = self
+                .record(row.attempt_id, LoginAttemptCommand::RejectCode, client)
+                .await;
             let tries_left = u32::try_from(i64::from(MAX_CODE_TRIES) - tries).unwrap_or(0);
             tracing::warn!(attempt = %row.attempt_id, tries_left, "wrong email code");
             if tries_left == 0 {
@@ -362,7 +444,8 @@ impl Gatehouse {
         }
 
         // 4. Right: used once, then signed in.
-        self.redeem(slug, &tenant, row, client).await
+        self.redeem(slug, &tenant, row, client)
+            .await
     }
 
     /// Signs in through the one-click link, confirmed (POST) in the browser whose handle cookie
@@ -374,17 +457,26 @@ impl Gatehouse {
         handle: Option<&str>,
         client: &ClientInfo,
     ) -> Result<LoginSuccess, EmailCodeError> {
-        let tenant = self.tenant_for_login(slug).await.map_err(EmailCodeError::Refused)?;
+        let tenant = self
+            .tenant_for_login(slug)
+            .await
+            .map_err(EmailCodeError::Refused)?;
         let row = if token.is_empty() || token.len() > 128 {
             None
         } else {
-            self.email_codes.by_link(token).await.map_err(|error| {
-                tracing::error!(%error, "cannot read the email code");
-                EmailCodeError::Refused(unavailable())
-            })?
+            self.email_codes
+                .by_link(token)
+                .await
+                .map_err(|error| {
+                    tracing::error!(%error, "cannot read the email code");
+                    EmailCodeError::Refused(unavailable())
+                })?
         };
         let Some(row) = row.filter(|r| r.tenant == slug.as_str()) else {
-            return Err(EmailCodeError::Refused(unrecorded(reasons::LINK_INVALID, "the link is not valid")));
+            return Err(EmailCodeError::Refused(unrecorded(
+                reasons::LINK_INVALID,
+                "the link is not valid",
+            )));
         };
         // The link alone is not enough: a mail scanner or anyone the message was forwarded to
         // has it too. Only the browser that asked for the code may confirm it.
@@ -395,20 +487,36 @@ impl Gatehouse {
                 "the link was opened in another browser than the one that asked for it",
             )));
         }
-        self.check_usable(slug, &row, client).await?;
-        self.redeem(slug, &tenant, row, client).await
+        self.check_usable(slug, &row, client)
+            .await?;
+        self.redeem(slug, &tenant, row, client)
+            .await
     }
 
-    async fn check_usable(&self, slug: &TenantSlug, row: &EmailCode, client: &ClientInfo) -> Result<(), EmailCodeError> {
+    async fn check_usable(
+        &self,
+        slug: &TenantSlug,
+        row: &EmailCode,
+        client: &ClientInfo,
+    ) -> Result<(), EmailCodeError> {
         if row.consumed || row.tries >= i64::from(MAX_CODE_TRIES) {
-            return Err(EmailCodeError::Refused(self.locked_or_used(slug, row, client).await));
+            return Err(EmailCodeError::Refused(
+                self.locked_or_used(slug, row, client)
+                    .await,
+            ));
         }
         if row.expired() {
             // A dead code is marked used so it is never compared again.
             let _ = self.email_codes.consume(&row.id).await;
             let detail = "the code was entered after it expired";
             let failure = self
-                .fail(row.attempt_id, reasons::CODE_EXPIRED, detail, Some(row.email.clone()), client)
+                .fail(
+                    row.attempt_id,
+                    reasons::CODE_EXPIRED,
+                    detail,
+                    Some(row.email.clone()),
+                    client,
+                )
                 .await;
             return Err(EmailCodeError::Refused(LoginFailure {
                 class: RefusalClass::BadRequest,
@@ -420,7 +528,12 @@ impl Gatehouse {
 
     /// A code that takes no more tries: locked (its attempt already failed as such) or used,
     /// which is recorded as its own failed attempt, like a reused `state`.
-    async fn locked_or_used(&self, slug: &TenantSlug, row: &EmailCode, client: &ClientInfo) -> LoginFailure {
+    async fn locked_or_used(
+        &self,
+        slug: &TenantSlug,
+        row: &EmailCode,
+        client: &ClientInfo,
+    ) -> LoginFailure {
         if !row.consumed && row.tries >= i64::from(MAX_CODE_TRIES) {
             return LoginFailure {
                 attempt_id: Some(row.attempt_id),
@@ -438,7 +551,13 @@ impl Gatehouse {
         };
         let detail = format!("the code of attempt {} was already used", row.attempt_id);
         let failure = self
-            .fail(attempt_id, reasons::CODE_REUSED, &detail, Some(row.email.clone()), client)
+            .fail(
+                attempt_id,
+                reasons::CODE_REUSED,
+                &detail,
+                Some(row.email.clone()),
+                client,
+            )
             .await;
         LoginFailure {
             class: RefusalClass::BadRequest,
@@ -455,7 +574,12 @@ impl Gatehouse {
     ) -> Result<LoginSuccess, EmailCodeError> {
         match self.email_codes.consume(&row.id).await {
             Ok(true) => {}
-            Ok(false) => return Err(EmailCodeError::Refused(self.locked_or_used(slug, &row, client).await)),
+            Ok(false) => {
+                return Err(EmailCodeError::Refused(
+                    self.locked_or_used(slug, &row, client)
+                        .await,
+                ))
+            }
             Err(error) => {
                 tracing::error!(%error, "cannot mark the email code used");
                 return Err(EmailCodeError::Refused(unavailable()));
@@ -486,7 +610,8 @@ impl Gatehouse {
                 let detail = "the sign-in could not be recorded";
                 let reason = super::login::reasons::INTERNAL_ERROR;
                 Err(EmailCodeError::Refused(
-                    self.fail(row.attempt_id, reason, detail, Some(row.email), client).await,
+                    self.fail(row.attempt_id, reason, detail, Some(row.email), client)
+                        .await,
                 ))
             }
         }
@@ -499,13 +624,25 @@ impl Gatehouse {
         client: &ClientInfo,
     ) -> Result<bool, LoginFailure> {
         // Buckets are keyed hashes: the table never holds an address.
-        let mut buckets = vec![(self.key.mac_hex("rate-limit", &format!("email:{}", email.to_lowercase())), settings.max_per_email)];
+        let mut buckets = vec![(
+            self.key
+                .mac_hex("rate-limit", &format!("email:{}", email.to_lowercase())),
+            settings.max_per_email,
+        )];
         if let Some(ip) = &client.ip {
-            buckets.push((self.key.mac_hex("rate-limit", &format!("ip:{ip}")), settings.max_per_ip));
+            buckets.push((
+                self.key
+                    .mac_hex("rate-limit", &format!("ip:{ip}")),
+                settings.max_per_ip,
+            ));
         }
         let mut within = true;
         for (bucket, limit) in buckets {
-            match self.rate_limits.hit(&bucket, settings.window_secs).await {
+            match self
+                .rate_limits
+                .hit(&bucket, settings.window_secs)
+                .await
+            {
                 Ok(hits) => within &= hits <= limit,
                 Err(error) => {
                     tracing::error!(%error, "cannot count the rate limit");
@@ -519,7 +656,8 @@ impl Gatehouse {
     /// The keyed hash of `code` for the row `row_id`: a code hash is useless for any other row,
     /// and without the deployment key it cannot be brute-forced offline.
     fn code_mac(&self, row_id: &str, code: &str) -> String {
-        self.key.mac_hex("email-code", &format!("{row_id}:{code}"))
+        self.key
+            .mac_hex("email-code", &format!("{row_id}:{code}"))
     }
 
     /// Runs an attempt command, turning a storage failure into the failure to show.
@@ -556,7 +694,11 @@ pub fn normalize_email(input: &str) -> Result<String, &'static str> {
     if input.is_empty() {
         return Err("Enter your email address.");
     }
-    if input.len() > 254 || input.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if input.len() > 254
+        || input
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err("This email address is not valid.");
     }
     let mut parts = input.split('@');
@@ -568,7 +710,9 @@ pub fn normalize_email(input: &str) -> Result<String, &'static str> {
     let atom = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
     if local.is_empty()
         || local.len() > 64
-        || local.split('.').any(|label| label.is_empty() || !label.chars().all(atom))
+        || local
+            .split('.')
+            .any(|label| label.is_empty() || !label.chars().all(atom))
     {
         return Err("This email address is not valid.");
     }
@@ -613,8 +757,14 @@ mod tests {
 
     #[test]
     fn addresses_are_trimmed_and_their_domain_normalised() {
-        assert_eq!(normalize_email("  Alice@Example.TEST. "), Ok("Alice@example.test".into()));
-        assert_eq!(normalize_email("a@bücher.test"), Ok("a@xn--bcher-kva.test".into()));
+        assert_eq!(
+            normalize_email("  Alice@Example.TEST. "),
+            Ok("Alice@example.test".into())
+        );
+        assert_eq!(
+            normalize_email("a@bücher.test"),
+            Ok("a@xn--bcher-kva.test".into())
+        );
     }
 
     #[test]

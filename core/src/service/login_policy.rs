@@ -21,7 +21,10 @@ pub struct LoginPolicyInput {
 impl Gatehouse {
     /// The tenant's login policy (the default when none was set).
     pub async fn login_policy(&self, slug: &str) -> Result<LoginPolicy, AdminError> {
-        Ok(self.load_tenant(slug).await?.login_policy)
+        Ok(self
+            .load_tenant(slug)
+            .await?
+            .login_policy)
     }
 
     /// Replaces the tenant's login policy. Every method must be one this deployment offers;
@@ -35,10 +38,17 @@ impl Gatehouse {
     ) -> Result<LoginPolicy, AdminError> {
         self.load_tenant(slug).await?;
         let mut standard_methods = BTreeSet::new();
-        for (index, name) in input.standard_methods.iter().enumerate() {
+        for (index, name) in input
+            .standard_methods
+            .iter()
+            .enumerate()
+        {
             let field = format!("/standard_methods/{index}");
             let Some(method) = StandardMethod::parse(name) else {
-                let known: Vec<&str> = StandardMethod::ALL.iter().map(|m| m.as_str()).collect();
+                let known: Vec<&str> = StandardMethod::ALL
+                    .iter()
+                    .map(|m| m.as_str())
+                    .collect();
                 return Err(AdminError::Invalid {
                     field,
                     detail: format!("unknown method; known: {}", known.join(", ")),

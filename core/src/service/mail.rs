@@ -67,7 +67,13 @@ impl std::fmt::Debug for SmtpSettings {
             .field("port", &self.port)
             .field("tls", &self.tls)
             .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
+            .field(
+                "password",
+                &self
+                    .password
+                    .as_ref()
+                    .map(|_| "[redacted]"),
+            )
             .finish()
     }
 }
@@ -152,7 +158,9 @@ impl Mailer {
 
     /// Sends a plain-text message to `to`.
     pub async fn send(&self, to: &str, subject: &str, body: String) -> Result<(), MailError> {
-        let to: Mailbox = to.parse().map_err(|_| MailError::Recipient)?;
+        let to: Mailbox = to
+            .parse()
+            .map_err(|_| MailError::Recipient)?;
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)
@@ -185,12 +193,16 @@ fn smtp_transport(settings: SmtpSettings) -> Result<AsyncSmtpTransport<Tokio1Exe
         SmtpTls::StartTls => Tls::Required(tls_parameters()?),
         SmtpTls::None => Tls::None,
     };
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(settings.host.clone())
-        .port(settings.port)
-        .tls(tls)
-        .timeout(Some(settings.timeout));
+    let mut builder =
+        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(settings.host.clone())
+            .port(settings.port)
+            .tls(tls)
+            .timeout(Some(settings.timeout));
     if let Some(username) = settings.username {
-        let password = settings.password.map(|p| p.to_string()).unwrap_or_default();
+        let password = settings
+            .password
+            .map(|p| p.to_string())
+            .unwrap_or_default();
         builder = builder.credentials(Credentials::new(username, password));
     }
     Ok(builder.build())
@@ -220,10 +232,19 @@ mod tests {
     async fn the_outbox_keeps_one_file_per_message() {
         let dir = tempfile::tempdir().unwrap();
         let outbox = dir.path().join("outbox");
-        let mailer = Mailer::new(MailDelivery::Outbox(outbox.clone()), "Gatehouse <gh@example.test>").unwrap();
+        let mailer = Mailer::new(
+            MailDelivery::Outbox(outbox.clone()),
+            "Gatehouse <gh@example.test>",
+        )
+        .unwrap();
         assert_eq!(mailer.delivery(), "outbox");
-        mailer.send("guest@example.test", "Hello", "body text".into()).await.unwrap();
-        let files: Vec<_> = std::fs::read_dir(&outbox).unwrap().collect();
+        mailer
+            .send("guest@example.test", "Hello", "body text".into())
+            .await
+            .unwrap();
+        let files: Vec<_> = std::fs::read_dir(&outbox)
+            .unwrap()
+            .collect();
         assert_eq!(files.len(), 1);
         let text = std::fs::read_to_string(files[0].as_ref().unwrap().path()).unwrap();
         assert!(text.contains("To: guest@example.test"), "{text}");
@@ -233,8 +254,11 @@ mod tests {
     #[tokio::test]
     async fn header_injection_in_the_recipient_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let mailer = Mailer::new(MailDelivery::Outbox(dir.path().into()), "gh@example.test").unwrap();
-        let sent = mailer.send("a@example.test\r\nBcc: b@example.test", "Hi", "x".into()).await;
+        let mailer =
+            Mailer::new(MailDelivery::Outbox(dir.path().into()), "gh@example.test").unwrap();
+        let sent = mailer
+            .send("a@example.test\r\nBcc: b@example.test", "Hi", "x".into())
+            .await;
         assert!(matches!(sent, Err(MailError::Recipient)), "{sent:?}");
     }
 

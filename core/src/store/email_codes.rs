@@ -118,13 +118,15 @@ impl EmailCodes {
     /// The code a browser handle (cookie value) stands for.
     pub async fn by_handle(&self, handle: &str) -> Result<Option<EmailCode>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM email_codes WHERE handle_hash = $1");
-        self.fetch(&sql, sha256_hex(handle)).await
+        self.fetch(&sql, sha256_hex(handle))
+            .await
     }
 
     /// The code a one-click link token stands for.
     pub async fn by_link(&self, token: &str) -> Result<Option<EmailCode>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM email_codes WHERE link_hash = $1");
-        self.fetch(&sql, sha256_hex(token)).await
+        self.fetch(&sql, sha256_hex(token))
+            .await
     }
 
     /// Takes one try of an unused code if fewer than `max` were taken, across every node.
@@ -133,7 +135,11 @@ impl EmailCodes {
         let sql = "UPDATE email_codes SET tries = tries + 1 WHERE handle_hash = $1 \
                    AND consumed_at IS NULL AND tries < $2 RETURNING tries";
         on_db!(&self.db, |pool| {
-            let row = sqlx::query(sql).bind(id).bind(max).fetch_optional(pool).await?;
+            let row = sqlx::query(sql)
+                .bind(id)
+                .bind(max)
+                .fetch_optional(pool)
+                .await?;
             Ok(match row {
                 Some(row) => Some(row.try_get("tries")?),
                 None => None,
@@ -158,7 +164,11 @@ impl EmailCodes {
 
     async fn fetch(&self, sql: &str, key: String) -> Result<Option<EmailCode>, StoreError> {
         on_db!(&self.db, |pool| {
-            let Some(row) = sqlx::query(sql).bind(key).fetch_optional(pool).await? else {
+            let Some(row) = sqlx::query(sql)
+                .bind(key)
+                .fetch_optional(pool)
+                .await?
+            else {
                 return Ok(None);
             };
             let attempt: String = row.try_get("attempt_id")?;

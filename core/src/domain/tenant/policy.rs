@@ -19,8 +19,11 @@ pub enum StandardMethod {
 
 impl StandardMethod {
     /// Every method, in wire order.
-    pub const ALL: [StandardMethod; 3] =
-        [StandardMethod::EmailCode, StandardMethod::Facebook, StandardMethod::Google];
+    pub const ALL: [StandardMethod; 3] = [
+        StandardMethod::EmailCode,
+        StandardMethod::Facebook,
+        StandardMethod::Google,
+    ];
 
     /// The wire name (`email_code`).
     pub fn as_str(self) -> &'static str {
@@ -33,7 +36,9 @@ impl StandardMethod {
 
     /// Parses a wire name; `None` for anything else.
     pub fn parse(name: &str) -> Option<Self> {
-        StandardMethod::ALL.into_iter().find(|m| m.as_str() == name)
+        StandardMethod::ALL
+            .into_iter()
+            .find(|m| m.as_str() == name)
     }
 }
 
