@@ -29,6 +29,8 @@ on_both_stores!(
     answer_is_the_same_for_known_and_unknown_addresses,
     cross_origin_posts_are_refused,
     no_code_or_link_in_logs_or_events,
+    parallel_guesses_share_five_tries,
+    audit_survives_a_projection_rebuild,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -673,6 +675,103 @@ async fn no_code_or_link_in_logs_or_events(store: Store) {
     }
     assert!(!log.contains("email-code/link?token"), "a link appears in the log");
     assert!(!database.contains("email-code/link?token"), "a link appears in the database");
+}
+
+async fn parallel_guesses_share_five_tries(store: Store) {
+    let smtp = SmtpServer::shared().await;
+    let gh = start(store, smtp, &[]).await;
+    let slug = tenant_with_policy(&gh, email_code_policy()).await;
+    let email = guest();
+    let handle = request_code_ok(&gh, &browser(), &slug, &email).await;
+    let code = smtp.mail_to(&email).await.code();
+    let wrong = if code == "111111" { "222222" } else { "111111" };
+
+    // Twelve wrong guesses at once, from one browser handle: the database hands out five tries.
+    let attacker = client_with_cookie(&handle);
+    let guesses = (0..12).map(|_| enter_code(&gh, &attacker, &slug, wrong));
+    let pages = futures_util::future::join_all(guesses).await;
+    let statuses: Vec<u16> = pages.iter().map(|p| p.status.as_u16()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 400).count(), 4, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 403).count(), 8, "{statuses:?}");
+    enter_code(&gh, &attacker, &slug, &code).await.assert_error_page(&[403]);
+
+    gh.assert_login_failed(&slug, "code_locked", None).await;
+    assert_eq!(gh.audit(&slug, &[("type", "login.code_wrong")]).await.len(), 5);
+    assert_eq!(gh.audit(&slug, &[("type", "login.failed")]).await.len(), 1);
+    assert!(gh.audit(&slug, &[("type", "login.succeeded")]).await.is_empty());
+}
+
+async fn audit_survives_a_projection_rebuild(store: Store) {
+    let smtp = SmtpServer::shared().await;
+    let gh = start(store, smtp, &[]).await;
+    let slug = tenant_with_policy(&gh, email_code_policy()).await;
+    let email = guest();
+    let browser = browser();
+    request_code_ok(&gh, &browser, &slug, &email).await;
+    let code = smtp.mail_to(&email).await.code();
+    let wrong = if code == "111111" { "222222" } else { "111111" };
+    enter_code(&gh, &browser, &slug, wrong).await.assert_status(400);
+    enter_code(&gh, &browser, &slug, &code).await.assert_redirect();
+    let before = gh
+        .audit_until(&slug, &[], "the sign-in", |e| !of_type(e, "session.started").is_empty())
+        .await;
+
+    gh.run(&["projections", "rebuild"]).assert_success();
+    let after = gh.audit(&slug, &[]).await;
+    let without_id = |events: &[Value]| -> Vec<Value> {
+        events
+            .iter()
+            .map(|e| {
+                let mut e = e.clone();
+                e.as_object_mut().map(|m| m.remove("id"));
+                e
+            })
+            .collect()
+    };
+    assert_eq!(without_id(&before), without_id(&after));
+    for kind in ["tenant.login_policy.changed", "login.code_requested", "login.code_sent", "login.code_wrong"] {
+        assert_eq!(of_type(&after, kind).len(), 1, "{kind} after the rebuild: {after:#?}");
+    }
+}
+
+/// Two nodes on one Postgres database share the codes and the rate limits: nothing is counted
+/// in a process.
+#[tokio::test]
+async fn postgres_nodes_share_codes_and_limits() {
+    let smtp = SmtpServer::shared().await;
+    let a = start(Store::Postgres, smtp, &[("GATEHOUSE_EMAIL_CODE_MAX_PER_EMAIL", "2")]).await;
+    let b = a.another_node(&[]).await;
+    let slug = tenant_with_policy(&a, email_code_policy()).await;
+    let email = guest();
+
+    // Asked on node A, entered on node B.
+    let browser = browser();
+    request_code_ok(&a, &browser, &slug, &email).await;
+    let code = smtp.mail_to(&email).await.code();
+    let url = b.url(&format!("/{slug}/email-code/verify"));
+    let response = browser
+        .post(&url)
+        .header("Origin", &a.url)
+        .form(&[("code", code.as_str())])
+        .send()
+        .await
+        .expect("POST");
+    let page = Page::read(&url, response).await;
+    assert_eq!(page.assert_redirect(), app_url(&slug), "{}", page.describe());
+
+    // One more on node B is the second for this address; the third, on node A, is refused.
+    let url = b.url(&format!("/{slug}/email-code"));
+    let response = common::browser()
+        .post(&url)
+        .header("Origin", &a.url)
+        .form(&[("email", email.as_str())])
+        .send()
+        .await
+        .expect("POST");
+    Page::read(&url, response).await.assert_status(200);
+    request_code(&a, &common::browser(), &slug, &email)
+        .await
+        .assert_error_page(&[429]);
 }
 
 /// True when `needle` occurs in `text` as a whole token (not inside a longer run of letters or

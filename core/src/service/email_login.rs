@@ -398,10 +398,22 @@ impl Gatehouse {
         {
             Ok(Some(tries)) => tries,
             Ok(None) => {
+                // Another request took the last try or used the code since `row` was read:
+                // decide on the row as it is now.
+                let now = match handle {
+                    Some(handle) => self
+                        .email_codes
+                        .by_handle(handle)
+                        .await
+                        .ok()
+                        .flatten(),
+                    None => None,
+                };
+                let now = now.unwrap_or(row);
                 return Err(EmailCodeError::Refused(
-                    self.locked_or_used(slug, &row, client)
+                    self.locked_or_used(slug, &now, client)
                         .await,
-                ))
+                ));
             }
             Err(error) => {
                 tracing::error!(%error, "cannot count the code try");
