@@ -324,6 +324,11 @@ async fn wrong_code_counts_then_the_right_one_works(store: Store) {
         .await;
     assert_eq!(wrongs[0]["reason"], json!("code_wrong"), "{wrongs:#?}");
     assert_eq!(wrongs[0]["detail"], json!("3 tries left"), "{wrongs:#?}");
+    // Every step can be found by the address.
+    let by_email = gh.audit(&slug, &[("email", &email)]).await;
+    for kind in ["login.code_requested", "login.code_sent", "login.code_wrong", "login.succeeded"] {
+        assert!(!of_type(&by_email, kind).is_empty(), "{kind} by email: {by_email:#?}");
+    }
 }
 
 async fn five_wrong_codes_lock_the_code(store: Store) {

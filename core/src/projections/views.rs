@@ -216,10 +216,11 @@ impl Project<LoginAttempt> for Projections {
                 row.detail = Some(format!("delivered to {delivery}"));
                 row
             }
-            LoginAttemptEvent::CodeWrong { tries_left } => {
+            LoginAttemptEvent::CodeWrong { tries_left, email } => {
                 let context = self.attempt_context(attempt_id).await?;
                 let mut row = base(event, &context.tenant, &kind);
                 row.with_context(context);
+                row.email = email.clone();
                 row.reason = Some("code_wrong".to_owned());
                 row.detail = Some(format!("{tries_left} tries left"));
                 row

@@ -67,6 +67,9 @@ pub enum LoginAttemptEvent {
     CodeWrong {
         /// Tries left before the code is locked.
         tries_left: u32,
+        /// The address the code was sent to.
+        #[serde(default)]
+        email: Option<String>,
     },
 }
 

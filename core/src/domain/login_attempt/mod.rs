@@ -155,7 +155,8 @@ impl Aggregate for LoginAttempt {
                     return Err(LoginAttemptError::CodeOutOfOrder);
                 }
                 let tries_left = MAX_CODE_TRIES.saturating_sub(self.wrong_codes + 1);
-                sink.write(LoginAttemptEvent::CodeWrong { tries_left }, self).await;
+                let email = self.code_email.clone();
+                sink.write(LoginAttemptEvent::CodeWrong { tries_left, email }, self).await;
                 if tries_left == 0 {
                     let event = LoginAttemptEvent::Failed {
                         reason: CODE_LOCKED.to_owned(),

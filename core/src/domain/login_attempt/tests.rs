@@ -136,6 +136,7 @@ fn a_wrong_code_counts_down_the_tries() {
         .when(LoginAttemptCommand::RejectCode)
         .then_expect_events(vec![LoginAttemptEvent::CodeWrong {
             tries_left: MAX_CODE_TRIES - 1,
+            email: Some("guest@example.test".into()),
         }]);
 }
 
@@ -143,13 +144,19 @@ fn a_wrong_code_counts_down_the_tries() {
 fn the_fifth_wrong_code_locks_the_attempt() {
     let mut given = vec![LoginAttemptEvent::Started(email_started()), requested(), sent()];
     for left in (1..MAX_CODE_TRIES).rev() {
-        given.push(LoginAttemptEvent::CodeWrong { tries_left: left });
+        given.push(LoginAttemptEvent::CodeWrong {
+            tries_left: left,
+            email: None,
+        });
     }
     Given::with(NoServices)
         .given(given)
         .when(LoginAttemptCommand::RejectCode)
         .then_expect_events(vec![
-            LoginAttemptEvent::CodeWrong { tries_left: 0 },
+            LoginAttemptEvent::CodeWrong {
+                tries_left: 0,
+                email: Some("guest@example.test".into()),
+            },
             LoginAttemptEvent::Failed {
                 reason: CODE_LOCKED.into(),
                 detail: "5 wrong codes were entered".into(),
