@@ -203,9 +203,10 @@ pub async fn replayed_callback<S: Subject>() {
 // ---------------------------------------------------------------------------------------------
 // 4. oversized input
 
-/// A callback with an enormous parameter (1 MiB of form, 60 KiB of query) gets a clean 4xx (never a 500, never a dropped
-/// connection) and consumes nothing; the answer parameter blown up to just under the route's
-/// limit is refused with a reason; and the genuine callback still signs in afterwards.
+/// A callback with an enormous parameter (1 MiB of form, 60 KiB of query) gets a clean 4xx
+/// (never a 500, never a dropped connection) and consumes nothing; the answer parameter blown
+/// up to just under the route's limit is refused with a reason; and the genuine callback
+/// still signs in afterwards.
 pub async fn oversized_input<S: Subject>() {
     let subject = S::shared().await;
     let gh = start_gatehouse(&subject, Vec::new()).await;

@@ -2,15 +2,19 @@
 //! against every protocol plugin and its real identity provider. A plugin that passes it is fit
 //! to ship (STYLE.md section 10).
 //!
-//! | case | what |
-//! | --- | --- |
-//! | `normal_login` | the IdP's answer signs a JIT user in; one login.succeeded, one session |
-//! | `answer_from_another_login` | login B's answer with login A's state, in A's browser: refused by the plugin |
-//! | `forged_state` | a state nobody issued: refused by the host (`state_mismatch`); the real login still works |
-//! | `replayed_callback` | the same callback twice (`state_reused`), then its answer at a second login: refused; one session |
-//! | `oversized_input` | a 1 MiB parameter: a clean 4xx; the answer at the route's size limit: refused with a reason |
-//! | `slow_upstream` | the back channel answers after the outbound limit: `idp_unreachable` within the limit |
-//! | `malformed_upstream` | the back channel answers 200 with garbage, truncated, mistyped, HTML, bad XML, empty, odd JSON |
+//! - `normal_login`: the IdP's answer signs a JIT user in; one login.succeeded, one session.
+//! - `answer_from_another_login`: login B's answer with login A's state, in A's browser:
+//!   refused by the plugin, on A's attempt.
+//! - `forged_state`: a state nobody issued is refused by the host (`state_mismatch`); the real
+//!   login still works.
+//! - `replayed_callback`: the same callback twice (`state_reused`), then its answer at a second
+//!   login: refused; one session in all.
+//! - `oversized_input`: an enormous parameter gets a clean 4xx; the answer at the route's size
+//!   limit is refused with a reason.
+//! - `slow_upstream`: the back channel answers after the outbound limit: `idp_unreachable`
+//!   within the limit.
+//! - `malformed_upstream`: the back channel answers 200 with garbage, a truncated body, the
+//!   wrong content type, HTML, bad XML, nothing, or JSON of another shape.
 //!
 //! Each case is one test per subject (`oidc::replayed_callback`, ...), starts its own
 //! `gatehouse serve` on SQLite, and prints one `conformance | subject | case | outcome` line
@@ -71,10 +75,12 @@ conformance_suite!(saml: crate::subjects::saml::Saml {
     // only https there, even when GATEHOUSE_ALLOW_PRIVATE_NETWORKS lets every other URL be http
     // (the host's check_destination already refuses http at save time otherwise). The outbound
     // client trusts only the Web PKI roots, so no local proxy can serve it. Run these once the
-    // plugin accepts http where the deployment allows it.
-    #[ignore = "plugins/saml refuses an http idp_metadata_url even with GATEHOUSE_ALLOW_PRIVATE_NETWORKS, so no local proxy can be its back channel"]
+    // plugin accepts http where the deployment allows it: with that one-line change (in a
+    // scratch copy) both pass, `idp_unreachable` (502) after the 2 s limit and
+    // `saml_metadata_invalid` (400) for every malformed body but the mistyped one.
+    #[ignore = "plugins/saml takes only an https idp_metadata_url: no local proxy can serve it"]
     slow_upstream,
-    #[ignore = "plugins/saml refuses an http idp_metadata_url even with GATEHOUSE_ALLOW_PRIVATE_NETWORKS, so no local proxy can be its back channel"]
+    #[ignore = "plugins/saml takes only an https idp_metadata_url: no local proxy can serve it"]
     malformed_upstream,
 });
 conformance_suite!(cas: crate::subjects::cas::Cas);

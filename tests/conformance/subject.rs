@@ -292,11 +292,13 @@ pub async fn put_connection(
     protocol: &str,
     config: Value,
 ) -> Value {
+    let body = json!({
+        "protocol": protocol,
+        "label": format!("{protocol} under test"),
+        "config": config,
+    });
     let page = gh
-        .admin_put(
-            &format!("/api/v1/tenants/{slug}/connections/{id}"),
-            &json!({ "protocol": protocol, "label": format!("{protocol} under test"), "config": config }),
-        )
+        .admin_put(&format!("/api/v1/tenants/{slug}/connections/{id}"), &body)
         .await;
     page.assert_status(200);
     let connection = page.json();

@@ -108,9 +108,11 @@ impl Subject for Saml {
             Situation::OversizedAnswer => refused("saml_too_large", 400),
             Situation::SlowUpstream => refused("idp_unreachable", 502),
             Situation::Malformed(malformed) => match malformed {
+                // Many IdPs serve metadata as text/xml, application/xml or worse; the document
+                // is what counts (it is parsed strictly, and signatures are checked later).
+                Malformed::WrongContentType => Expect::SignsIn,
                 Malformed::Garbage
                 | Malformed::Truncated
-                | Malformed::WrongContentType
                 | Malformed::HtmlPage
                 | Malformed::InvalidXml
                 | Malformed::Empty
