@@ -693,6 +693,16 @@ async fn private_addresses_are_refused(store: Store) {
     gh.try_put_oidc_connection(&slug, "okta", "Okta", config(url))
         .await
         .assert_problem(422, Some("/config/discovery_url"));
+    // The same holds for a SAML IdP's metadata URL, whose certificates decide whom we trust.
+    gh.admin_put(
+        &format!("/api/v1/tenants/{slug}/connections/saml"),
+        &json!({ "protocol": "saml", "label": "IdP", "config": {
+            "idp_metadata_url": "http://idp.example.com/metadata",
+            "allowed_domains": ["example.com"],
+        }}),
+    )
+    .await
+    .assert_problem(422, Some("/config/idp_metadata_url"));
 
     // A host name is only known to be private once resolved: saved, then blocked at login.
     let url = format!(

@@ -71,16 +71,8 @@ conformance_suite!(saml: crate::subjects::saml::Saml {
     forged_state,
     replayed_callback,
     oversized_input,
-    // SAML's only back channel at login is the idp_metadata_url fetch, and plugins/saml accepts
-    // only https there, even when GATEHOUSE_ALLOW_PRIVATE_NETWORKS lets every other URL be http
-    // (the host's check_destination already refuses http at save time otherwise). The outbound
-    // client trusts only the Web PKI roots, so no local proxy can serve it. Run these once the
-    // plugin accepts http where the deployment allows it: with that one-line change (in a
-    // scratch copy) both pass, `idp_unreachable` (502) after the 2 s limit and
-    // `saml_metadata_invalid` (400) for every malformed body but the mistyped one.
-    #[ignore = "plugins/saml takes only an https idp_metadata_url: no local proxy can serve it"]
+    // SAML's only back channel at login is the idp_metadata_url fetch: the proxy serves it.
     slow_upstream,
-    #[ignore = "plugins/saml takes only an https idp_metadata_url: no local proxy can serve it"]
     malformed_upstream,
 });
 conformance_suite!(cas: crate::subjects::cas::Cas);

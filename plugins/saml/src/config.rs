@@ -370,10 +370,12 @@ fn idp_source(object: &Map<String, Value>) -> Result<IdpSource, PluginError> {
     })
 }
 
-/// The metadata URL: https only, because the certificates it yields decide whom we trust
-/// (SAML Metadata §4.1 leaves integrity to the transport when metadata is unsigned); no
-/// credentials, which would be sent to the IdP and stored in clear; no fragment, which HTTP
-/// never sends.
+/// The metadata URL: no credentials, which would be sent to the IdP and stored in clear; no
+/// fragment, which HTTP never sends. The certificates it yields decide whom we trust (SAML
+/// Metadata §4.1 leaves integrity to the transport when metadata is unsigned), so it must be
+/// https: the host's network policy refuses plain http for every `*_url` of a config, here as
+/// for the other protocols, except in local testing mode (private networks allowed), where a
+/// test IdP on loopback speaks http.
 fn metadata_url(text: &str) -> Result<String, PluginError> {
     let error = |detail: &str| PluginError::invalid_config("/idp_metadata_url", detail);
     if text.trim() != text || text.is_empty() {
@@ -383,7 +385,7 @@ fn metadata_url(text: &str) -> Result<String, PluginError> {
         return Err(error("must be at most 2048 characters"));
     }
     let url = Url::parse(text).map_err(|_| error("must be an absolute https URL"))?;
-    if url.scheme() != "https" {
+    if !matches!(url.scheme(), "https" | "http") {
         return Err(error("must use https"));
     }
     if url.host_str().is_none_or(str::is_empty) {
