@@ -202,5 +202,6 @@ li{margin:.6rem 0}a.button{display:block;text-align:center;padding:.75rem;border
 background:#2450c8;color:#fff;text-decoration:none}a.button.secondary{background:#e8ebf2;\
 color:#1d2330}code{background:#eef;padding:.1rem .3rem;border-radius:3px}\
 form{display:flex;flex-direction:column;gap:.6rem}input{padding:.6rem;font-size:1rem;\
-border:1px solid #b8bfcc;border-radius:6px}button{padding:.75rem;border:0;border-radius:6px;\
-background:#2450c8;color:#fff;font-size:1rem;cursor:pointer}.error{color:#a1261b}";
+font-family:inherit;border:1px solid #b8bfcc;border-radius:6px}button{padding:.75rem;border:0;\
+border-radius:6px;background:#2450c8;color:#fff;font-size:1rem;font-family:inherit;\
+cursor:pointer}.error{color:#a1261b}";
