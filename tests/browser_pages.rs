@@ -27,10 +27,25 @@ use serde_json::{json, Value};
 static BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const JOURNEY_TIMEOUT: Duration = Duration::from_secs(90);
-/// Screenshots are 1024 pixels wide and at least the 720-pixel viewport high; a blank one of
-/// that size is about 4 KB, a page with a heading and a form several times that.
-const MIN_SCREENSHOT_BYTES: u64 = 12 * 1024;
-const VIEWPORT: (u32, u32) = (1024, 720);
+/// Screenshots are as wide as the window and at least as high. A blank one is under 4 KB (2 KB
+/// narrow), one with a lone heading about 6 KB (5 KB); a page with a form is several times that.
+const WIDE: Shot = Shot {
+    width: 1024,
+    height: 720,
+    min_bytes: 12 * 1024,
+};
+/// Each Gatehouse page again, as a phone shows it.
+const NARROW: Shot = Shot {
+    width: 360,
+    height: 720,
+    min_bytes: 8 * 1024,
+};
+
+struct Shot {
+    width: u32,
+    height: u32,
+    min_bytes: usize,
+}
 
 // ---------------------------------------------------------------------------------------------
 // journeys
@@ -61,7 +76,8 @@ async fn email_code_journey() {
 #[tokio::test]
 async fn email_link_journey() {
     let site = Site::start().await;
-    let email = format!("{}@guests.example", unique("guest-"));
+    // A long address with no place to break a line: it must still fit a phone's screen.
+    let email = format!("{}@guests.example", unique("alexandra.konstantinopoulou."));
 
     let result = site
         .journey("email-link", &email, "")
@@ -142,7 +158,7 @@ async fn page_checks_catch_a_broken_page() {
         "a button without text",
         "goes nowhere",
         "an error with markup inside",
-        "overflows the window",
+        "sticks out of the page's card",
         "template marker",
         "unfilled value",
         "Rust debug text",
@@ -426,15 +442,22 @@ fn assert_pages(result: &Value, labels: &[&str]) {
             Some(name.as_str()),
             "{page:#}"
         );
-        assert_screenshot(&path);
         assert_eq!(
             page["problems"],
             json!([]),
             "problems on {}: {page:#}",
             labels[i]
         );
+        assert_screenshot(&path, &WIDE);
         shots.push(path);
+        // Gatehouse's own pages (not the IdP's, not the JSON it lands on) also narrow.
+        if let Some(narrow) = page["narrow_screenshot"].as_str() {
+            let narrow = PathBuf::from(narrow);
+            assert_screenshot(&narrow, &NARROW);
+            shots.push(narrow);
+        }
     }
+    shots.sort();
     // Nothing else (an older run's screenshot) sits beside them.
     let folder = shots[0]
         .parent()
@@ -472,8 +495,8 @@ fn assert_pages(result: &Value, labels: &[&str]) {
     );
 }
 
-/// A PNG of the viewport's width, at least its height, and not close to blank.
-fn assert_screenshot(path: &Path) {
+/// A PNG of the window's width, at least its height, and not close to blank.
+fn assert_screenshot(path: &Path, shot: &Shot) {
     let bytes = fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     assert!(
         bytes.starts_with(b"\x89PNG\r\n\x1a\n") && &bytes[12..16] == b"IHDR",
@@ -491,14 +514,14 @@ fn assert_screenshot(path: &Path) {
             .expect("4 bytes"),
     );
     assert!(
-        width == VIEWPORT.0 && height >= VIEWPORT.1,
+        width == shot.width && height >= shot.height,
         "{} is {width}x{height}, expected {}x{} or taller",
         path.display(),
-        VIEWPORT.0,
-        VIEWPORT.1
+        shot.width,
+        shot.height
     );
     assert!(
-        bytes.len() as u64 >= MIN_SCREENSHOT_BYTES,
+        bytes.len() >= shot.min_bytes,
         "{} has only {} bytes: a blank page?",
         path.display(),
         bytes.len()

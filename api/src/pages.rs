@@ -197,7 +197,8 @@ const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 's
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;background:#f5f6f8;color:#1d2330;margin:0}\
 main{max-width:28rem;margin:4rem auto;padding:2rem;background:#fff;border-radius:8px;\
-box-shadow:0 1px 4px rgba(0,0,0,.12)}h1{font-size:1.4rem}ul.choices{list-style:none;padding:0}\
+box-shadow:0 1px 4px rgba(0,0,0,.12);overflow-wrap:anywhere}\
+h1{font-size:1.4rem}ul.choices{list-style:none;padding:0}\
 li{margin:.6rem 0}a.button{display:block;text-align:center;padding:.75rem;border-radius:6px;\
 background:#2450c8;color:#fff;text-decoration:none}a.button.secondary{background:#e8ebf2;\
 color:#1d2330}code{background:#eef;padding:.1rem .3rem;border-radius:3px}\

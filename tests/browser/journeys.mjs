@@ -21,6 +21,8 @@ import { chromium } from 'playwright-core';
 
 const config = JSON.parse(process.argv[2] ?? '{}');
 const STEP_TIMEOUT = 15_000;
+const VIEWPORT = { width: 1024, height: 720 };
+const NARROW = { width: 360, height: 720 };
 // The flags Debian's Chromium needs to run headless as root on a machine without a display,
 // and no traffic of its own (updates, sync, component downloads).
 const CHROMIUM_ARGS = [
@@ -180,11 +182,31 @@ class Tab {
         }
       }
     }
+    let narrow = null;
     if (gatehousePage && !json) {
       problems.push(...(await pageProblems(this.page)));
+      // The same page on a phone: readable without scrolling sideways.
+      narrow = file.replace(/\.png$/, '-narrow.png');
+      await this.page.setViewportSize({ width: NARROW.width, height: NARROW.height });
+      await this.page.screenshot({ path: narrow, fullPage: true });
+      const overflow = await this.page.evaluate(
+        () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+      );
+      if (overflow > 0) {
+        problems.push(`${NARROW.width} pixels wide, the page scrolls ${overflow} pixels sideways`);
+      }
+      await this.page.setViewportSize(VIEWPORT);
     }
     const text = (await this.page.locator('body').innerText()).trim();
-    this.pages.push({ label, url, status: this.documentStatus, screenshot: file, problems, text });
+    this.pages.push({
+      label,
+      url,
+      status: this.documentStatus,
+      screenshot: file,
+      narrow_screenshot: narrow,
+      problems,
+      text,
+    });
     log(`${this.name} ${label}: ${url} (${this.documentStatus})`);
     return text;
   }
@@ -268,10 +290,12 @@ async function pageProblems(page) {
         problems.push(`an error with markup inside: ${el.innerHTML}`);
       }
     }
+    // Nothing sticks out of the card (a long address, a long name).
+    const card = document.querySelector('main')?.getBoundingClientRect();
     for (const el of document.querySelectorAll('main *')) {
-      const right = el.getBoundingClientRect().right;
-      if (visible(el) && right > document.documentElement.clientWidth + 1) {
-        problems.push(`${describe(el)} overflows the window to the right`);
+      const box = el.getBoundingClientRect();
+      if (card && visible(el) && (box.right > card.right + 1 || box.left < card.left - 1)) {
+        problems.push(`${describe(el)} sticks out of the page's card`);
         break;
       }
     }
@@ -455,7 +479,7 @@ async function main() {
   let tab;
   try {
     const context = await browser.newContext({
-      viewport: { width: 1024, height: 720 },
+      viewport: VIEWPORT,
       locale: 'en-GB',
     });
     // Only loopback is reachable in the tests: anything else (the web fonts the IdP's page
