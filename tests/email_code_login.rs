@@ -70,7 +70,7 @@ fn app_url(slug: &str) -> String {
 }
 
 fn email_code_policy() -> Value {
-    json!({ "standard_methods": ["email_code"], "guests_allowed": true, "enforce_sso": true })
+    json!({ "standard_methods": ["email_code"], "guests_allowed": true, "enforce_sso": true, "link_verified_email": false })
 }
 
 /// A unique guest address.
@@ -178,20 +178,20 @@ async fn login_policy_api_checks_and_records(store: Store) {
     page.assert_status(200);
     assert_eq!(
         page.json(),
-        json!({ "standard_methods": [], "guests_allowed": true, "enforce_sso": true })
+        json!({ "standard_methods": [], "guests_allowed": true, "enforce_sso": true, "link_verified_email": false })
     );
     // Standard login says it is off.
     let page = get(&browser(), &gh.url(&format!("/{slug}?login=standard"))).await;
     assert_page(&page, 200, "not enabled");
 
     // Hostile and wrong input: RFC 7807 problems.
-    let bad = json!({ "standard_methods": ["passwords"], "guests_allowed": true, "enforce_sso": true });
+    let bad = json!({ "standard_methods": ["passwords"], "guests_allowed": true, "enforce_sso": true, "link_verified_email": false });
     gh.admin_put(&path, &bad).await.assert_problem(422, Some("/standard_methods/0"));
-    let google = json!({ "standard_methods": ["email_code", "google"], "guests_allowed": true, "enforce_sso": true });
+    let google = json!({ "standard_methods": ["email_code", "google"], "guests_allowed": true, "enforce_sso": true, "link_verified_email": false });
     let problem = gh.admin_put(&path, &google).await.assert_problem(422, Some("/standard_methods/1"));
     assert!(problem["detail"].as_str().unwrap_or("").contains("google"), "{problem:#}");
     gh.admin_put(&path, &json!({ "standard_methods": ["email_code"] })).await.assert_problem(400, None);
-    gh.admin_put(&path, &json!({ "standard_methods": "email_code", "guests_allowed": true, "enforce_sso": true }))
+    gh.admin_put(&path, &json!({ "standard_methods": "email_code", "guests_allowed": true, "enforce_sso": true, "link_verified_email": false }))
         .await
         .assert_problem(400, None);
     gh.admin_put(&path, &json!({ "standard_methods": [], "guests_allowed": true, "enforce_sso": true, "x": 1 }))
@@ -468,7 +468,7 @@ async fn sso_domain_is_sent_to_sso(store: Store) {
     request_code_ok(&gh, &browser(), &tenant.slug, &guest()).await;
 
     // Without enforcement, a member may use the code too.
-    let relaxed = json!({ "standard_methods": ["email_code"], "guests_allowed": false, "enforce_sso": false });
+    let relaxed = json!({ "standard_methods": ["email_code"], "guests_allowed": false, "enforce_sso": false, "link_verified_email": false });
     gh.admin_put(&path, &relaxed).await.assert_status(200);
     let member = format!("{}@good.test", unique("m"));
     let browser = browser();
@@ -481,7 +481,7 @@ async fn sso_domain_is_sent_to_sso(store: Store) {
 async fn guests_disabled_are_refused(store: Store) {
     let smtp = SmtpServer::shared().await;
     let gh = start(store, smtp, &[]).await;
-    let policy = json!({ "standard_methods": ["email_code"], "guests_allowed": false, "enforce_sso": true });
+    let policy = json!({ "standard_methods": ["email_code"], "guests_allowed": false, "enforce_sso": true, "link_verified_email": false });
     let slug = tenant_with_policy(&gh, policy).await;
     let email = guest();
     let page = request_code(&gh, &browser(), &slug, &email).await;
@@ -496,7 +496,7 @@ async fn guests_disabled_are_refused(store: Store) {
 async fn disabled_method_is_refused(store: Store) {
     let smtp = SmtpServer::shared().await;
     let gh = start(store, smtp, &[]).await;
-    let policy = json!({ "standard_methods": [], "guests_allowed": true, "enforce_sso": true });
+    let policy = json!({ "standard_methods": [], "guests_allowed": true, "enforce_sso": true, "link_verified_email": false });
     let slug = tenant_with_policy(&gh, policy).await;
     let email = guest();
     // The page offers no form, and a forged post is refused and recorded.

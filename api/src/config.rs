@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
-use gatehouse_core::service::{EmailCodeSettings, MailDelivery, SmtpSettings, SmtpTls};
+use gatehouse_core::service::{
+    EmailCodeSettings, MailDelivery, SmtpSettings, SmtpTls, StandardProviderConfig,
+    GOOGLE_DISCOVERY_URL,
+};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -169,6 +172,36 @@ pub struct Options {
     /// Folder for sign-in mail when no SMTP host is set [default: <data dir>/outbox].
     #[arg(long, env = "GATEHOUSE_MAIL_OUTBOX")]
     pub mail_outbox: Option<PathBuf>,
+    /// Google OAuth client id: with its secret, offers "Sign in with Google" as a standard
+    /// method (each tenant still switches it on). Redirect URL to register at Google:
+    /// <public URL>/login/google/callback.
+    #[arg(long, env = "GATEHOUSE_GOOGLE_CLIENT_ID")]
+    pub google_client_id: Option<String>,
+    /// Google OAuth client secret (environment or flag; refused in the TOML file).
+    #[arg(long, env = "GATEHOUSE_GOOGLE_CLIENT_SECRET", hide_env_values = true)]
+    #[serde(skip)]
+    pub google_client_secret: Option<String>,
+    /// Google's discovery document
+    /// [default: https://accounts.google.com/.well-known/openid-configuration].
+    #[arg(long, env = "GATEHOUSE_GOOGLE_DISCOVERY_URL")]
+    pub google_discovery_url: Option<String>,
+    /// Facebook app id: with its secret, offers "Sign in with Facebook" as a standard method.
+    /// Redirect URL to register at Facebook: <public URL>/login/facebook/callback.
+    #[arg(long, env = "GATEHOUSE_FACEBOOK_CLIENT_ID")]
+    pub facebook_client_id: Option<String>,
+    /// Facebook app secret (environment or flag; refused in the TOML file).
+    #[arg(long, env = "GATEHOUSE_FACEBOOK_CLIENT_SECRET", hide_env_values = true)]
+    #[serde(skip)]
+    pub facebook_client_secret: Option<String>,
+    /// Facebook's authorization endpoint [default: the OAuth 2.0 plugin's facebook preset].
+    #[arg(long, env = "GATEHOUSE_FACEBOOK_AUTHORIZATION_URL")]
+    pub facebook_authorization_url: Option<String>,
+    /// Facebook's token endpoint [default: the preset's].
+    #[arg(long, env = "GATEHOUSE_FACEBOOK_TOKEN_URL")]
+    pub facebook_token_url: Option<String>,
+    /// Facebook's user-info endpoint [default: the preset's].
+    #[arg(long, env = "GATEHOUSE_FACEBOOK_USERINFO_URL")]
+    pub facebook_userinfo_url: Option<String>,
 }
 
 /// The email-code method as configured.
@@ -212,6 +245,8 @@ pub struct Config {
     pub plugin_timeout_secs: u64,
     /// The email-code method, unless switched off.
     pub email_code: Option<EmailCodeConfig>,
+    /// Google and Facebook, when their client is configured.
+    pub standard_providers: Vec<StandardProviderConfig>,
 }
 
 impl Config {
@@ -307,7 +342,44 @@ impl Config {
         } else {
             None
         };
+        // Client secrets come from the flag or the environment only, never the file.
+        let nonempty = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
+        let mut standard_providers = Vec::new();
+        match (
+            nonempty(pick!(google_client_id)),
+            nonempty(options.google_client_secret.clone()),
+        ) {
+            (Some(client_id), Some(client_secret)) => {
+                standard_providers.push(StandardProviderConfig::Google {
+                    client_id,
+                    client_secret,
+                    discovery_url: nonempty(pick!(google_discovery_url))
+                        .unwrap_or_else(|| GOOGLE_DISCOVERY_URL.to_owned()),
+                })
+            }
+            (None, None) => {}
+            (Some(_), None) => bail!("GATEHOUSE_GOOGLE_CLIENT_ID is set but GATEHOUSE_GOOGLE_CLIENT_SECRET is not"),
+            (None, Some(_)) => bail!("GATEHOUSE_GOOGLE_CLIENT_SECRET is set but GATEHOUSE_GOOGLE_CLIENT_ID is not"),
+        }
+        match (
+            nonempty(pick!(facebook_client_id)),
+            nonempty(options.facebook_client_secret.clone()),
+        ) {
+            (Some(client_id), Some(client_secret)) => {
+                standard_providers.push(StandardProviderConfig::Facebook {
+                    client_id,
+                    client_secret,
+                    authorization_url: nonempty(pick!(facebook_authorization_url)),
+                    token_url: nonempty(pick!(facebook_token_url)),
+                    userinfo_url: nonempty(pick!(facebook_userinfo_url)),
+                })
+            }
+            (None, None) => {}
+            (Some(_), None) => bail!("GATEHOUSE_FACEBOOK_CLIENT_ID is set but GATEHOUSE_FACEBOOK_CLIENT_SECRET is not"),
+            (None, Some(_)) => bail!("GATEHOUSE_FACEBOOK_CLIENT_SECRET is set but GATEHOUSE_FACEBOOK_CLIENT_ID is not"),
+        }
         Ok(Config {
+            standard_providers,
             email_code,
             listen,
             public_url,

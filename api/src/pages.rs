@@ -40,14 +40,49 @@ pub fn respond(status: StatusCode, page: Markup) -> HttpResponse {
         .body(page.into_string())
 }
 
-/// "Sign in to {tenant}" with one button per connection and the standard-login link.
-pub fn choice(tenant: &str, choices: &[Choice], standard_href: &str) -> Markup {
+/// Home-realm discovery on the choice page: an email field that finds the connection owning
+/// the address's domain.
+pub struct Discover<'a> {
+    /// Where the form posts.
+    pub action: &'a str,
+    /// `return_to` to carry along.
+    pub return_to: Option<&'a str>,
+    /// The address typed, shown again with `message`.
+    pub email: &'a str,
+    /// What went wrong with the last address.
+    pub message: Option<&'a str>,
+    /// Standard login, when the tenant offers a method: suggested with `message`.
+    pub standard_href: Option<&'a str>,
+}
+
+/// "Sign in to {tenant}" with one button per connection and the standard-login link; with
+/// several connections, also an email field that picks the connection (`discover`).
+pub fn choice(tenant: &str, choices: &[Choice], standard_href: &str, discover: Option<&Discover<'_>>) -> Markup {
     layout(
         &format!("Sign in to {tenant}"),
         html! {
             h1 { "Sign in to " (tenant) }
             @if choices.is_empty() {
                 p { "Single sign-on is not configured for this organisation yet." }
+            }
+            @if let Some(discover) = discover {
+                form #discover method="post" action=(discover.action) {
+                    label for="hrd-email" { "Work email address" }
+                    @if let Some(message) = discover.message {
+                        p.error #hrd-message role="alert" { (message)
+                            @if let Some(href) = discover.standard_href {
+                                " " a #hrd-standard href=(href) { "Sign in with Gatehouse instead" } "."
+                            }
+                        }
+                    }
+                    input #hrd-email type="email" name="email" value=(discover.email) required
+                        autocomplete="email" maxlength="254";
+                    @if let Some(target) = discover.return_to {
+                        input type="hidden" name="return_to" value=(target);
+                    }
+                    button #hrd-submit type="submit" { "Continue" }
+                }
+                p { "Or choose your organisation's sign-in:" }
             }
             ul.choices {
                 @for choice in choices {
@@ -59,10 +94,13 @@ pub fn choice(tenant: &str, choices: &[Choice], standard_href: &str) -> Markup {
     )
 }
 
-/// The standard-login page: the methods the tenant offers (the email-code form for now).
+/// The standard-login page: the methods the tenant offers (the email-code form, then a
+/// button per provider such as Google and Facebook).
+#[allow(clippy::too_many_arguments)]
 pub fn standard_login(
     tenant: &str,
     email_code_action: Option<&str>,
+    providers: &[Choice],
     return_to: Option<&str>,
     email: &str,
     error: Option<&str>,
@@ -86,7 +124,15 @@ pub fn standard_login(
                     }
                     button type="submit" { "Email me a code" }
                 }
-            } @else {
+            }
+            @if !providers.is_empty() {
+                ul.choices #providers {
+                    @for provider in providers {
+                        li { a.button.secondary href=(provider.href) { "Sign in with " (provider.label) } }
+                    }
+                }
+            }
+            @if email_code_action.is_none() && providers.is_empty() {
                 p { "Standard login (email code, Google, Facebook) is not enabled for this organisation." }
             }
             p { a href=(back_href) { "Back to the sign-in options" } }
@@ -144,13 +190,13 @@ pub fn confirm_link(tenant: &str, action: &str, token: &str) -> Markup {
 }
 
 /// An address of one of the tenant's SSO domains: members sign in through SSO.
-pub fn sso_required(tenant: &str, label: &str, href: &str, attempt_id: &str) -> Markup {
+pub fn sso_required(tenant: &str, label: &str, href: &str, attempt_id: &str, method: &str) -> Markup {
     layout(
         &format!("Sign in to {tenant}"),
         html! {
             h1 { "Use your organisation's sign-in" }
             p { "Your email address belongs to " (tenant) ", whose members sign in with "
-                (label) ", not with an email code." }
+                (label) ", not with " (method) "." }
             ul.choices {
                 li { a.button href=(href) { "Sign in with " (label) } }
             }

@@ -139,6 +139,18 @@ async fn assemble(config: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<Gat
     if let Some(email_code) = &config.email_code {
         enable_email_code(&mut gatehouse, email_code)?;
     }
+    for provider in &config.standard_providers {
+        let method = provider.method();
+        gatehouse
+            .enable_standard_provider(provider.clone())
+            .await
+            .map_err(|detail| anyhow::anyhow!("cannot offer {}: {detail}", method.as_str()))?;
+        tracing::info!(
+            method = method.as_str(),
+            redirect_url = %gatehouse.standard_callback_uri(method),
+            "standard login method offered"
+        );
+    }
     Ok(gatehouse)
 }
 

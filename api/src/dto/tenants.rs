@@ -111,7 +111,8 @@ impl From<ConnectionView> for Connection {
 #[serde(deny_unknown_fields)]
 pub struct LoginPolicy {
     /// Standard methods on the tenant's standard-login page (`/{slug}?login=standard`):
-    /// `email_code`; `google` and `facebook` are refused until this deployment offers them.
+    /// `email_code`, `google`, `facebook`; a method this deployment does not offer (Google or
+    /// Facebook without a deployment client, the email code switched off) is refused.
     #[schema(example = json!(["email_code"]))]
     pub standard_methods: Vec<String>,
     /// Whether guests (addresses outside every SSO connection's allowed domains) may sign in.
@@ -119,6 +120,12 @@ pub struct LoginPolicy {
     /// Whether an address in an SSO connection's allowed domains is refused standard login and
     /// sent to that connection (recorded as `login.failed` with reason `sso_enforced`).
     pub enforce_sso: bool,
+    /// Whether a sign-in by another method with the same verified email (an email code, then
+    /// Google or SSO) joins the account that first proved that email in this tenant. Off (the
+    /// default, also when omitted): every method's identity gets its own account. Unverified
+    /// emails never link.
+    #[serde(default)]
+    pub link_verified_email: bool,
 }
 
 impl From<gatehouse_core::domain::tenant::LoginPolicy> for LoginPolicy {
@@ -131,6 +138,7 @@ impl From<gatehouse_core::domain::tenant::LoginPolicy> for LoginPolicy {
                 .collect(),
             guests_allowed: policy.guests_allowed,
             enforce_sso: policy.enforce_sso,
+            link_verified_email: policy.link_verified_email,
         }
     }
 }

@@ -5,8 +5,10 @@ use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use gatehouse_core::domain::tenant::StandardMethod;
 use gatehouse_core::ids::{ConnectionId, TenantSlug};
+use gatehouse_core::domain::tenant::Tenant;
 use gatehouse_core::service::{
-    email_reasons, EmailCodeError, EmailCodeRequestError, LoginFailure, RefusalClass,
+    email_reasons, standard_connection, standard_label, standard_method_of, Discovery,
+    EmailCodeError, EmailCodeRequestError, LoginFailure, RefusalClass,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -66,7 +68,6 @@ pub async fn tenant_page(
         Ok(tenant) => tenant,
         Err(failure) => return failure_page(&slug, failure),
     };
-    let base = format!("/{slug}");
     match query.login.as_deref() {
         Some("sso") if tenant.connections.len() == 1 => {
             let connection_id = tenant.connections.keys().next().cloned();
@@ -76,38 +77,253 @@ pub async fn tenant_page(
             }
         }
         Some("standard") => {
-            let email_code = tenant.login_policy.allows(StandardMethod::EmailCode)
-                && state.gatehouse.offers(StandardMethod::EmailCode);
-            let action = format!("{base}/email-code");
-            let page = pages::standard_login(
-                &tenant.display_name,
-                email_code.then_some(action.as_str()),
-                query.return_to.as_deref(),
-                "",
-                None,
-                &base,
-            );
+            let page = standard_page(&state, &tenant, &slug, query.return_to.as_deref(), "", None);
             return pages::respond(StatusCode::OK, page);
         }
         _ => {}
     }
-    let return_param = query
-        .return_to
-        .as_deref()
+    let page = choice_page(&state, &tenant, &slug, query.return_to.as_deref(), "", None);
+    pages::respond(StatusCode::OK, page)
+}
+
+/// `?return_to=...` for a link, or nothing.
+fn return_param(return_to: Option<&str>) -> String {
+    return_to
         .map(|r| format!("?return_to={}", url::form_urlencoded::byte_serialize(r.as_bytes()).collect::<String>()))
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The standard methods the tenant's policy switches on and this deployment offers.
+fn standard_methods(state: &AppState, tenant: &Tenant) -> Vec<StandardMethod> {
+    StandardMethod::ALL
+        .into_iter()
+        .filter(|m| tenant.login_policy.allows(*m) && state.gatehouse.offers(*m))
+        .collect()
+}
+
+/// The standard-login page: the email-code form and a button per provider (Google,
+/// Facebook), as the policy and the deployment allow.
+fn standard_page(
+    state: &AppState,
+    tenant: &Tenant,
+    slug: &TenantSlug,
+    return_to: Option<&str>,
+    email: &str,
+    error: Option<&str>,
+) -> maud::Markup {
+    let base = format!("/{slug}");
+    let methods = standard_methods(state, tenant);
+    let action = format!("{base}/email-code");
+    let email_code = methods.contains(&StandardMethod::EmailCode);
+    let providers: Vec<Choice> = methods
+        .iter()
+        .filter(|m| standard_connection(**m).is_some())
+        .map(|m| Choice {
+            label: standard_label(*m).to_owned(),
+            href: format!("{base}/standard/{}{}", m.as_str(), return_param(return_to)),
+        })
+        .collect();
+    pages::standard_login(
+        &tenant.display_name,
+        email_code.then_some(action.as_str()),
+        &providers,
+        return_to,
+        email,
+        error,
+        &base,
+    )
+}
+
+/// The choice page: a button per connection, "Sign in with Gatehouse", and with several
+/// connections the home-realm discovery form (`message` answers its last post).
+fn choice_page(
+    state: &AppState,
+    tenant: &Tenant,
+    slug: &TenantSlug,
+    return_to: Option<&str>,
+    email: &str,
+    message: Option<&str>,
+) -> maud::Markup {
+    let base = format!("/{slug}");
+    let param = return_param(return_to);
     let choices: Vec<Choice> = tenant
         .connections
         .iter()
         .map(|(id, connection)| Choice {
             label: connection.label.clone(),
-            href: format!("{base}/sso/{id}/start{return_param}"),
+            href: format!("{base}/sso/{id}/start{param}"),
         })
         .collect();
-    pages::respond(
-        StatusCode::OK,
-        pages::choice(&tenant.display_name, &choices, &format!("{base}?login=standard")),
+    let standard_href = format!("{base}?login=standard");
+    let offers_standard = !standard_methods(state, tenant).is_empty();
+    let action = format!("{base}/discover");
+    let form = pages::Discover {
+        action: &action,
+        return_to,
+        email,
+        message,
+        standard_href: offers_standard.then_some(standard_href.as_str()),
+    };
+    pages::choice(
+        &tenant.display_name,
+        &choices,
+        &standard_href,
+        (tenant.connections.len() >= 2).then_some(&form),
     )
+}
+
+/// Home-realm discovery: the posted `email` (and `return_to`) leads to the SSO connection
+/// whose allowed domains take it; an address none takes gets the choice page with a plain
+/// message (and standard login, when the tenant offers it). No account is looked up.
+#[utoipa::path(tag = "browser",
+    params(("slug" = String, Path, description = "Tenant slug")),
+    request_body(content_type = "application/x-www-form-urlencoded", description = "email, return_to", content = String),
+    responses(
+        (status = 303, description = "To the start of the connection that takes the address"),
+        (status = 200, description = "No connection takes the address: the choice page says so (recorded as `domain_not_found`)", content_type = "text/html", body = String),
+        (status = 400, description = "Not an address, or an unusable form", content_type = "text/html", body = String),
+        (status = 403, description = "A cross-origin post", content_type = "text/html", body = String),
+        (status = 404, description = "Unknown tenant", content_type = "text/html", body = String)))]
+#[post("/{slug}/discover")]
+pub async fn discover(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    slug: web::Path<String>,
+    body: web::Payload,
+) -> HttpResponse {
+    let Ok(slug) = TenantSlug::parse(&slug) else {
+        return pages::respond(StatusCode::NOT_FOUND, pages::not_found());
+    };
+    let form = match read_form(&state, &req, body).await {
+        Ok(form) => form,
+        Err(page) => return page,
+    };
+    let email = field(&form, "email").unwrap_or_default();
+    let return_to = field(&form, "return_to").filter(|r| r.len() <= 2048);
+    let client = client_info(&req, &state);
+    let (status, message) = match state.gatehouse.discover(&slug, email, &client).await {
+        Discovery::Connection(connection_id) => {
+            let location = format!("/{slug}/sso/{connection_id}/start{}", return_param(return_to));
+            return HttpResponse::SeeOther()
+                .insert_header(("Location", location))
+                .insert_header(("Cache-Control", "no-store"))
+                .finish();
+        }
+        Discovery::NoMatch { domain, .. } => (
+            StatusCode::OK,
+            format!("No sign-in service of this organisation takes addresses at {domain}."),
+        ),
+        Discovery::InvalidEmail(message) => (StatusCode::BAD_REQUEST, message.to_owned()),
+        Discovery::Refused(failure) => return failure_page(&slug, failure),
+    };
+    let tenant = match state.gatehouse.tenant_for_login(&slug).await {
+        Ok(tenant) => tenant,
+        Err(failure) => return failure_page(&slug, failure),
+    };
+    let email = if email.len() <= 254 { email } else { "" };
+    pages::respond(status, choice_page(&state, &tenant, &slug, return_to, email, Some(&message)))
+}
+
+/// Standard login with Google or Facebook: starts the login at the provider (when the tenant
+/// offers the method and this deployment has a client for it).
+#[utoipa::path(tag = "browser",
+    params(("slug" = String, Path, description = "Tenant slug"),
+           ("method" = String, Path, description = "`google` or `facebook`"), StartQuery),
+    responses(
+        (status = 302, description = "Redirect to the provider; sets the flow cookie"),
+        (status = 403, description = "The tenant or the deployment does not offer the method (recorded as `method_disabled`)", content_type = "text/html", body = String),
+        (status = 404, description = "Unknown tenant or method", content_type = "text/html", body = String),
+        (status = 502, description = "Provider unavailable", content_type = "text/html", body = String)))]
+#[get("/{slug}/standard/{method}")]
+pub async fn standard_start(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    query: web::Query<StartQuery>,
+) -> HttpResponse {
+    let (slug, method) = path.into_inner();
+    let Ok(slug) = TenantSlug::parse(&slug) else {
+        return pages::respond(StatusCode::NOT_FOUND, pages::not_found());
+    };
+    let Some((method, connection_id)) = StandardMethod::parse(&method)
+        .and_then(|m| standard_connection(m).map(|c| (m, c)))
+    else {
+        return pages::respond(StatusCode::NOT_FOUND, pages::not_found());
+    };
+    let binding = req.cookie(FLOW_COOKIE);
+    let client = client_info(&req, &state);
+    let result = state
+        .gatehouse
+        .start_login(&slug, &connection_id, query.return_to.as_deref(), binding.as_ref().map(|c| c.value()), &client)
+        .await;
+    match result {
+        Ok(redirect) => flow_redirect(&state, redirect),
+        Err(failure) => standard_failure_page(&slug, method, failure),
+    }
+}
+
+/// The redirect URL to register at Google (`/login/google/callback`) or Facebook
+/// (`/login/facebook/callback`): one for the whole deployment. The `state` names the tenant.
+/// On success sets the session cookie and redirects to the tenant's app; an address of the
+/// tenant's SSO domains is sent to SSO (`sso_enforced`).
+#[utoipa::path(tag = "browser",
+    params(("method" = String, Path, description = "`google` or `facebook`")),
+    responses(
+        (status = 302, description = "Signed in; redirect to the app URL with the session cookie"),
+        (status = 400, description = "No, a forged, replayed or expired state, or a malformed callback", content_type = "text/html", body = String),
+        (status = 403, description = "Refused by the tenant's policy or for the email (missing, not verified, a member's)", content_type = "text/html", body = String),
+        (status = 404, description = "Unknown method", content_type = "text/html", body = String),
+        (status = 502, description = "Provider failure", content_type = "text/html", body = String)))]
+#[get("/login/{method}/callback")]
+pub async fn standard_callback(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    method: web::Path<String>,
+) -> HttpResponse {
+    let Some((method, connection_id)) = StandardMethod::parse(&method)
+        .and_then(|m| standard_connection(m).map(|c| (m, c)))
+    else {
+        return pages::respond(StatusCode::NOT_FOUND, pages::not_found());
+    };
+    let query = req.query_string();
+    if query.len() > 16 * 1024 {
+        return pages::respond(StatusCode::BAD_REQUEST, pages::bad_request("The request is too large."));
+    }
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let Some(slug) = state.gatehouse.standard_callback_tenant(method, &params).await else {
+        // No tenant to record it for: a state this service never issued for this method.
+        tracing::warn!(method = method.as_str(), "standard login callback without a known state refused");
+        return pages::respond(
+            StatusCode::BAD_REQUEST,
+            pages::login_failed(
+                "This sign-in link is no longer valid, or it was not started in this browser. Please start again.",
+                None,
+                None,
+            ),
+        );
+    };
+    let binding = req.cookie(FLOW_COOKIE);
+    let client = client_info(&req, &state);
+    let result = state
+        .gatehouse
+        .finish_login(&slug, &connection_id, params, binding.as_ref().map(|c| c.value()), &client)
+        .await;
+    match result {
+        Err(LoginFailure { sso: Some(sso), attempt_id, .. }) => {
+            let name = match state.gatehouse.tenant_for_login(&slug).await {
+                Ok(tenant) => tenant.display_name,
+                Err(_) => slug.to_string(),
+            };
+            let href = format!("/{slug}/sso/{}/start", sso.connection_id);
+            let attempt = attempt_id.map(|id| id.to_string()).unwrap_or_default();
+            let page = pages::sso_required(&name, &sso.label, &href, &attempt, standard_label(method));
+            pages::respond(StatusCode::FORBIDDEN, page)
+        }
+        Err(failure) => standard_failure_page(&slug, method, failure),
+        result => signed_in_or_failed(&state, &slug, result),
+    }
 }
 
 /// Starts a login at one connection: redirects to its identity provider.
@@ -425,8 +641,7 @@ pub async fn email_code_request(
             let Ok(tenant) = state.gatehouse.tenant_for_login(&slug).await else {
                 return pages::respond(StatusCode::NOT_FOUND, pages::not_found());
             };
-            let action = format!("{base}/email-code");
-            let page = pages::standard_login(&tenant.display_name, Some(&action), return_to, email, Some(message), &base);
+            let page = standard_page(&state, &tenant, &slug, return_to, email, Some(message));
             pages::respond(StatusCode::BAD_REQUEST, page)
         }
         Err(EmailCodeRequestError::SsoRequired {
@@ -443,7 +658,7 @@ pub async fn email_code_request(
                 let encoded: String = url::form_urlencoded::byte_serialize(target.as_bytes()).collect();
                 href.push_str(&format!("?return_to={encoded}"));
             }
-            let page = pages::sso_required(&name, &label, &href, &attempt_id.to_string());
+            let page = pages::sso_required(&name, &label, &href, &attempt_id.to_string(), "an email code");
             pages::respond(StatusCode::FORBIDDEN, page)
         }
         Err(EmailCodeRequestError::Refused(failure)) => email_failure_page(&slug, failure),
@@ -585,6 +800,27 @@ async fn email_code_outcome(
     }
 }
 
+/// The page for a refused Google or Facebook login: plain words for the reasons a person can
+/// act on, else the common failure page.
+fn standard_failure_page(slug: &TenantSlug, method: StandardMethod, failure: LoginFailure) -> HttpResponse {
+    let provider = standard_label(method);
+    let message = match failure.reason.as_str() {
+        "email_missing" => format!(
+            "{provider} did not share an email address. Allow access to your email there, or use another way to sign in."
+        ),
+        "email_not_verified" => format!(
+            "Your email address is not verified at {provider}. Verify it there, or use another way to sign in."
+        ),
+        "email_malformed" => format!("{provider} sent an email address that cannot be used here."),
+        email_reasons::METHOD_DISABLED => format!("Sign-in with {provider} is not enabled for this organisation."),
+        email_reasons::GUESTS_DISABLED => "This organisation does not let guests sign in. Use your organisation's sign-in, or ask your administrator.".to_owned(),
+        _ => return failure_page(slug, failure),
+    };
+    let attempt = failure.attempt_id.map(|id| id.to_string());
+    let retry = format!("/{slug}?login=standard");
+    pages::respond(StatusCode::FORBIDDEN, pages::login_failed(&message, attempt.as_deref(), Some(&retry)))
+}
+
 /// The page for a refused email-code step: plain words per reason, the attempt to quote, and
 /// the way back to standard login.
 fn email_failure_page(slug: &TenantSlug, failure: LoginFailure) -> HttpResponse {
@@ -672,10 +908,16 @@ fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 /// The tenant slug and connection id of a `/{slug}/sso/{connection_id}/...` path, if both
-/// are well-formed.
+/// are well-formed. The ids of standard methods (Google, Facebook) are not connections of the
+/// tenant: their logins start at `/{slug}/standard/{method}` and end at the deployment's
+/// `/login/{method}/callback`.
 fn connection_path(path: web::Path<(String, String)>) -> Option<(TenantSlug, ConnectionId)> {
     let (slug, connection_id) = path.into_inner();
-    Some((TenantSlug::parse(&slug).ok()?, ConnectionId::parse(&connection_id).ok()?))
+    let connection_id = ConnectionId::parse(&connection_id).ok()?;
+    if standard_method_of(&connection_id).is_some() {
+        return None;
+    }
+    Some((TenantSlug::parse(&slug).ok()?, connection_id))
 }
 
 async fn start_login(
@@ -692,23 +934,26 @@ async fn start_login(
         .start_login(slug, connection_id, return_to, binding.as_ref().map(|c| c.value()), &client)
         .await;
     match result {
-        Ok(redirect) => {
-            let ttl = state.gatehouse.settings().flow_ttl_secs;
-            let cookie = Cookie::build(FLOW_COOKIE, redirect.binding)
-                .http_only(true)
-                .secure(state.secure_cookies)
-                .same_site(SameSite::Lax)
-                .path("/")
-                .max_age(CookieDuration::seconds(ttl))
-                .finish();
-            HttpResponse::Found()
-                .insert_header(("Location", redirect.url))
-                .insert_header(("Cache-Control", "no-store"))
-                .cookie(cookie)
-                .finish()
-        }
+        Ok(redirect) => flow_redirect(state, redirect),
         Err(failure) => failure_page(slug, failure),
     }
+}
+
+/// Sends the browser to the identity provider with the flow-binding cookie.
+fn flow_redirect(state: &AppState, redirect: gatehouse_core::service::LoginRedirect) -> HttpResponse {
+    let ttl = state.gatehouse.settings().flow_ttl_secs;
+    let cookie = Cookie::build(FLOW_COOKIE, redirect.binding)
+        .http_only(true)
+        .secure(state.secure_cookies)
+        .same_site(SameSite::Lax)
+        .path("/")
+        .max_age(CookieDuration::seconds(ttl))
+        .finish();
+    HttpResponse::Found()
+        .insert_header(("Location", redirect.url))
+        .insert_header(("Cache-Control", "no-store"))
+        .cookie(cookie)
+        .finish()
 }
 
 fn failure_page(slug: &TenantSlug, failure: LoginFailure) -> HttpResponse {

@@ -36,5 +36,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(browser::email_code_verify)
         .service(browser::email_code_link)
         .service(browser::email_code_link_confirm)
+        .service(browser::discover)
+        .service(browser::standard_start)
+        .service(browser::standard_callback)
         .service(browser::tenant_page);
 }

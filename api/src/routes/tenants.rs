@@ -169,6 +169,7 @@ pub async fn put_login_policy(
         standard_methods: body.standard_methods,
         guests_allowed: body.guests_allowed,
         enforce_sso: body.enforce_sso,
+        link_verified_email: body.link_verified_email,
     };
     let policy = state
         .gatehouse

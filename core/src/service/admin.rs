@@ -169,6 +169,14 @@ impl Gatehouse {
         let tenant = self.load_tenant(slug).await?;
         let connection_id = ConnectionId::parse(connection_id)
             .map_err(|e| invalid("/connection_id", e.to_string()))?;
+        // Standard methods (email code, Google, Facebook) and email claims are recorded under
+        // these ids in every tenant; a connection of the same id would share their identities.
+        if super::is_reserved_connection_id(connection_id.as_str()) && !tenant.connections.contains_key(&connection_id) {
+            return Err(invalid(
+                "/connection_id",
+                "is reserved for the service's own sign-in methods (email-code, verified-email, standard-*)",
+            ));
+        }
         let Some(plugin) = self.plugins.plugin(&input.protocol) else {
             let known: Vec<&str> = self.plugins.plugins().map(|p| p.protocol.as_str()).collect();
             return Err(invalid(

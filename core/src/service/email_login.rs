@@ -143,11 +143,12 @@ impl Gatehouse {
         self.email_login = Some(EmailLogin { settings, mailer });
     }
 
-    /// True when this deployment offers `method` (only the email code so far).
+    /// True when this deployment offers `method`: the email code unless switched off, Google
+    /// and Facebook when their client is configured.
     pub fn offers(&self, method: StandardMethod) -> bool {
         match method {
             StandardMethod::EmailCode => self.email_login.is_some(),
-            StandardMethod::Facebook | StandardMethod::Google => false,
+            StandardMethod::Facebook | StandardMethod::Google => self.standard.contains_key(&method),
         }
     }
 
@@ -443,6 +444,7 @@ impl Gatehouse {
                     reason: reasons::CODE_LOCKED.to_owned(),
                     detail: "too many wrong codes".to_owned(),
                     class: RefusalClass::Forbidden,
+                    sso: None,
                 }));
             }
             if let Err(failure) = state {
@@ -552,6 +554,7 @@ impl Gatehouse {
                 reason: reasons::CODE_LOCKED.to_owned(),
                 detail: "too many wrong codes".to_owned(),
                 class: RefusalClass::Forbidden,
+                sso: None,
             };
         }
         let attempt_id = match self
@@ -605,7 +608,8 @@ impl Gatehouse {
                 &connection_id,
                 row.attempt_id,
                 (ISSUER, &subject),
-                &row.email,
+                // The code proved the mailbox.
+                (&row.email, true),
                 None,
                 tenant,
                 row.return_to.clone(),
@@ -751,6 +755,7 @@ fn unrecorded(reason: &str, detail: &str) -> LoginFailure {
         reason: reason.to_owned(),
         detail: detail.to_owned(),
         class: RefusalClass::BadRequest,
+        sso: None,
     }
 }
 
@@ -760,6 +765,7 @@ fn unavailable() -> LoginFailure {
         reason: super::login::reasons::INTERNAL_ERROR.to_owned(),
         detail: "the service is unavailable".to_owned(),
         class: RefusalClass::Internal,
+        sso: None,
     }
 }
 

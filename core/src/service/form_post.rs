@@ -37,6 +37,7 @@ impl Gatehouse {
                 reason: "connection_not_found".to_owned(),
                 detail: "no connection here receives posted answers".to_owned(),
                 class: RefusalClass::BadRequest,
+                sso: None,
             });
         }
         let kept: Vec<(String, String)> = params
@@ -155,5 +156,6 @@ fn internal(detail: &str) -> LoginFailure {
         reason: reasons::INTERNAL_ERROR.to_owned(),
         detail: detail.to_owned(),
         class: RefusalClass::Internal,
+        sso: None,
     }
 }

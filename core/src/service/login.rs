@@ -7,12 +7,14 @@ use gatehouse_plugin_sdk::{
 };
 use serde_json::Value;
 
+use super::email_login::email_reasons::METHOD_DISABLED;
+use super::standard_login::{standard_label, standard_method_of};
 use super::{config_secrets, return_to, Gatehouse};
 use crate::crypto::{random_token, sha256_hex};
 use crate::domain::login_attempt::{LoginAttempt, LoginAttemptCommand, LoginStarted, LoginSucceeded};
 use crate::domain::session::{Session, SessionCommand, SessionStarted};
-use crate::domain::tenant::{Connection, Tenant};
-use crate::domain::user::{Identity, IdentityCommand, User, UserCommand};
+use crate::domain::tenant::{Connection, StandardMethod, Tenant};
+use crate::domain::user::{User, UserCommand};
 use crate::email::{check_domain, normalize_domain, EmailError};
 use crate::ids::{Actor, AttemptId, ConnectionId, TenantSlug, UserId};
 use crate::plugins::CallContext;
@@ -32,6 +34,8 @@ pub mod reasons {
     pub const EMAIL_MISSING: &str = "email_missing";
     /// The email's domain is not allowed for the connection.
     pub const EMAIL_DOMAIN_NOT_ALLOWED: &str = "email_domain_not_allowed";
+    /// The provider asserted an address that is not one (standard methods).
+    pub const EMAIL_MALFORMED: &str = "email_malformed";
     /// The provider did not assert the email as verified.
     pub const EMAIL_NOT_VERIFIED: &str = "email_not_verified";
     /// The connection was removed or cannot be used.
@@ -105,6 +109,18 @@ pub struct LoginFailure {
     pub detail: String,
     /// Blame class.
     pub class: RefusalClass,
+    /// Where to send the person instead (`sso_enforced`): the tenant's connection for the
+    /// address's domain.
+    pub sso: Option<SsoRedirect>,
+}
+
+/// The SSO connection a refused standard login sends the person to.
+#[derive(Clone, Debug)]
+pub struct SsoRedirect {
+    /// Connection id.
+    pub connection_id: ConnectionId,
+    /// Its button label.
+    pub label: String,
 }
 
 /// A live session.
@@ -126,9 +142,13 @@ pub struct SessionInfo {
 
 fn class_of(reason: &str) -> RefusalClass {
     match reason {
-        reasons::EMAIL_MISSING | reasons::EMAIL_DOMAIN_NOT_ALLOWED | reasons::EMAIL_NOT_VERIFIED => {
-            RefusalClass::Forbidden
-        }
+        reasons::EMAIL_MISSING
+        | reasons::EMAIL_MALFORMED
+        | reasons::EMAIL_DOMAIN_NOT_ALLOWED
+        | reasons::EMAIL_NOT_VERIFIED
+        | super::email_login::email_reasons::METHOD_DISABLED
+        | super::email_login::email_reasons::GUESTS_DISABLED
+        | super::email_login::email_reasons::SSO_ENFORCED => RefusalClass::Forbidden,
         reasons::STATE_MISSING
         | reasons::STATE_MISMATCH
         | reasons::STATE_REUSED
@@ -147,6 +167,13 @@ fn class_of(reason: &str) -> RefusalClass {
         saml if saml.starts_with("saml_") => RefusalClass::BadRequest,
         _ => RefusalClass::Upstream,
     }
+}
+
+/// What a login goes through: a plugin and its config (secrets opened), or why the config
+/// cannot be used.
+struct LoginTarget {
+    protocol: String,
+    config: Result<Value, String>,
 }
 
 /// Host-level connection settings every SSO protocol shares.
@@ -201,16 +228,26 @@ impl Gatehouse {
         client: &ClientInfo,
     ) -> Result<LoginRedirect, LoginFailure> {
         let tenant = self.tenant_for_login(slug).await?;
-        let connection = tenant.connections.get(connection_id);
+        let standard = standard_method_of(connection_id);
+        let target = self.login_target(&tenant, connection_id);
+        let method = standard.map_or("sso", StandardMethod::as_str);
+        let protocol = target.as_ref().map(|t| t.protocol.clone());
         let attempt_id = self
-            .start_attempt(slug, Some(connection_id), connection.map(|c| c.protocol.as_str()), client)
+            .start_attempt_by(slug, Some(connection_id), protocol.as_deref(), method, client)
             .await?;
-        let Some(connection) = connection else {
+        if let Some(method) = standard {
+            if !tenant.login_policy.allows(method) || target.is_none() {
+                let detail = format!("the tenant does not offer {}", standard_label(method));
+                let failure = self.fail(attempt_id, METHOD_DISABLED, &detail, None, client).await;
+                return Err(failure);
+            }
+        }
+        let Some(target) = target else {
             return Err(self
                 .fail(attempt_id, reasons::CONNECTION_UNAVAILABLE, "no such connection", None, client)
                 .await);
         };
-        let config = match self.open_config(slug, connection_id, connection) {
+        let config = match target.config {
             Ok(config) => config,
             Err(detail) => {
                 return Err(self.fail(attempt_id, reasons::INTERNAL_ERROR, &detail, None, client).await)
@@ -224,8 +261,13 @@ impl Gatehouse {
             Some(value) if value.len() >= 40 && value.len() <= 64 => value.to_owned(),
             _ => random_token(32),
         };
-        let callback = self.binding_of(&connection.protocol);
-        let redirect_uri = self.callback_uri(slug.as_str(), connection_id.as_str(), callback);
+        let redirect_uri = match standard {
+            Some(method) => self.standard_callback_uri(method),
+            None => {
+                let callback = self.binding_of(&target.protocol);
+                self.callback_uri(slug.as_str(), connection_id.as_str(), callback)
+            }
+        };
         // An XML NCName (SAML `ID`): a letter or underscore first, then URL-safe characters.
         let request_id = format!("_{}", random_token(20));
         let request = BeginLoginRequest {
@@ -242,7 +284,7 @@ impl Gatehouse {
         let context = call_context(slug, connection_id);
         let begun: Result<BeginLoginResponse, PluginError> = self
             .plugins
-            .call(&connection.protocol, Method::BeginLogin, &request, &context)
+            .call(&target.protocol, Method::BeginLogin, &request, &context)
             .await;
         let begun = match begun {
             Ok(begun) => begun,
@@ -289,7 +331,9 @@ impl Gatehouse {
         client: &ClientInfo,
     ) -> Result<LoginSuccess, LoginFailure> {
         let tenant = self.tenant_for_login(slug).await?;
-        let protocol = tenant.connections.get(connection_id).map(|c| c.protocol.clone());
+        let standard = standard_method_of(connection_id);
+        let target = self.login_target(&tenant, connection_id);
+        let protocol = target.as_ref().map(|t| t.protocol.clone());
         let callback = protocol.as_deref().map(|p| self.binding_of(p)).unwrap_or_default();
         // An answer nobody asked for (SAML IdP-initiated) is taken only where the connection
         // opted in, and then any correlation id in it is refused by the plugin.
@@ -389,11 +433,11 @@ impl Gatehouse {
                 self.start_attempt(slug, Some(connection_id), protocol, client).await?
             }
         };
-        let Some(connection) = tenant.connections.get(connection_id) else {
+        let Some(target) = target else {
             let detail = "the connection was removed during the login";
             return Err(self.fail(attempt_id, reasons::CONNECTION_UNAVAILABLE, detail, None, client).await);
         };
-        let config = match self.open_config(slug, connection_id, connection) {
+        let config = match target.config {
             Ok(config) => config,
             Err(detail) => {
                 return Err(self.fail(attempt_id, reasons::INTERNAL_ERROR, &detail, None, client).await)
@@ -435,7 +479,7 @@ impl Gatehouse {
         let context = call_context(slug, connection_id);
         let identity: ExternalIdentity = match self
             .plugins
-            .call(&connection.protocol, Method::FinishLogin, &request, &context)
+            .call(&target.protocol, Method::FinishLogin, &request, &context)
             .await
         {
             Ok(identity) => identity,
@@ -463,6 +507,14 @@ impl Gatehouse {
                     return Err(self.fail(attempt_id, reasons::INTERNAL_ERROR, detail, None, client).await);
                 }
             }
+        }
+
+        // 5. Google, Facebook: the tenant's login policy decides (see `standard_login`).
+        if let Some(method) = standard {
+            let signed_in = (target.protocol.as_str(), slug, connection_id, attempt_id);
+            return self
+                .finish_standard(method, signed_in, &tenant, identity, return_to, client)
+                .await;
         }
 
         // 5. The tenant's rules: an email, verified, in one of the connection's domains.
@@ -506,7 +558,7 @@ impl Gatehouse {
                 connection_id,
                 attempt_id,
                 (&identity.issuer, &identity.subject),
-                &email,
+                (&email, identity.email_verified),
                 name,
                 &tenant,
                 return_to,
@@ -515,7 +567,7 @@ impl Gatehouse {
             .await;
         match outcome {
             Ok(success) => {
-                self.observe(&connection.protocol, "succeeded", "");
+                self.observe(&target.protocol, "succeeded", "");
                 Ok(success)
             }
             Err(error) => {
@@ -526,8 +578,8 @@ impl Gatehouse {
         }
     }
 
-    /// Links the verified identity (issuer, subject) to its user, provisioning one on first
-    /// sign-in, records the success and opens a session.
+    /// Links the verified identity (issuer, subject) to its user (see [`super::linking`]),
+    /// provisioning one on first sign-in, records the success and opens a session.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn sign_in(
         &self,
@@ -535,7 +587,7 @@ impl Gatehouse {
         connection_id: &ConnectionId,
         attempt_id: AttemptId,
         (issuer, subject): (&str, &str),
-        email: &str,
+        (email, email_verified): (&str, bool),
         name: Option<String>,
         tenant: &Tenant,
         return_to: Option<String>,
@@ -545,21 +597,20 @@ impl Gatehouse {
             actor: Actor::person(attempt_id),
             request_id: client.request_id.clone(),
         };
-        let identity_id =
-            Identity::aggregate_id(slug, connection_id, issuer, subject);
-        let link = IdentityCommand::Link {
-            tenant: slug.clone(),
-            connection_id: connection_id.clone(),
-            issuer: issuer.to_owned(),
-            subject: subject.to_owned(),
-            user_id: UserId::new(),
-        };
-        let linked: Identity = self
-            .executor
-            .execute(&identity_id, link, &metadata)
-            .await
-            .map_err(|e| e.to_string())?;
-        let user_id = linked.user_id.ok_or("identity link has no user")?;
+        let (user_id, joined) = self
+            .user_for_sign_in(
+                slug,
+                connection_id,
+                (issuer, subject),
+                email,
+                email_verified,
+                tenant.login_policy.link_verified_email,
+                &metadata,
+            )
+            .await?;
+        if joined {
+            tracing::info!(tenant = %slug, attempt = %attempt_id, user = %user_id, "new sign-in method joined the account of its verified email");
+        }
         let record = UserCommand::RecordSignIn {
             tenant: slug.clone(),
             connection_id: connection_id.clone(),
@@ -661,6 +712,7 @@ impl Gatehouse {
                 reason: reasons::INTERNAL_ERROR.to_owned(),
                 detail: "the service is unavailable".to_owned(),
                 class: RefusalClass::Internal,
+                sso: None,
             }
         })?;
         if !tenant.exists() {
@@ -669,9 +721,28 @@ impl Gatehouse {
                 reason: "tenant_not_found".to_owned(),
                 detail: "no such tenant".to_owned(),
                 class: RefusalClass::BadRequest,
+                sso: None,
             });
         }
         Ok(tenant)
+    }
+
+    /// What a login at `connection_id` of `tenant` uses: one of its SSO connections, or a
+    /// standard method this deployment offers. `None` when there is neither.
+    fn login_target(&self, tenant: &Tenant, connection_id: &ConnectionId) -> Option<LoginTarget> {
+        if let Some(method) = standard_method_of(connection_id) {
+            let provider = self.standard.get(&method)?;
+            return Some(LoginTarget {
+                protocol: provider.protocol.to_owned(),
+                config: Ok(provider.config.clone()),
+            });
+        }
+        let connection = tenant.connections.get(connection_id)?;
+        let slug = tenant.slug.as_ref()?;
+        Some(LoginTarget {
+            protocol: connection.protocol.clone(),
+            config: self.open_config(slug, connection_id, connection),
+        })
     }
 
     pub(super) fn open_config(
@@ -698,7 +769,10 @@ impl Gatehouse {
         protocol: Option<&str>,
         client: &ClientInfo,
     ) -> Result<AttemptId, LoginFailure> {
-        self.start_attempt_by(slug, connection_id, protocol, "sso", client).await
+        let method = connection_id
+            .and_then(standard_method_of)
+            .map_or("sso", StandardMethod::as_str);
+        self.start_attempt_by(slug, connection_id, protocol, method, client).await
     }
 
     /// Records the start of an attempt by `method` (`sso`, `email_code`).
@@ -733,6 +807,7 @@ impl Gatehouse {
                     reason: reasons::INTERNAL_ERROR.to_owned(),
                     detail: "the service is unavailable".to_owned(),
                     class: RefusalClass::Internal,
+                    sso: None,
                 }
             })?;
         Ok(attempt_id)
@@ -808,6 +883,7 @@ impl Gatehouse {
             reason: reason.to_owned(),
             detail: detail.to_owned(),
             class: class_of(reason),
+            sso: None,
         }
     }
 
@@ -825,7 +901,7 @@ fn call_context(slug: &TenantSlug, connection_id: &ConnectionId) -> CallContext 
     }
 }
 
-fn truncate(text: &str, max_chars: usize) -> String {
+pub(super) fn truncate(text: &str, max_chars: usize) -> String {
     let clean: String = text.chars().filter(|c| !c.is_control()).collect();
     match clean.char_indices().nth(max_chars) {
         Some((cut, _)) => clean[..cut].to_owned(),

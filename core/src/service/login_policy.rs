@@ -16,6 +16,8 @@ pub struct LoginPolicyInput {
     pub guests_allowed: bool,
     /// Whether addresses in the SSO domains are sent to SSO.
     pub enforce_sso: bool,
+    /// Whether a new method's identity with the same verified email joins the existing account.
+    pub link_verified_email: bool,
 }
 
 impl Gatehouse {
@@ -66,6 +68,7 @@ impl Gatehouse {
             standard_methods,
             guests_allowed: input.guests_allowed,
             enforce_sso: input.enforce_sso,
+            link_verified_email: input.link_verified_email,
         };
 
         let command = TenantCommand::SetLoginPolicy {

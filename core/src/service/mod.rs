@@ -4,12 +4,15 @@
 mod admin;
 mod config_secrets;
 mod diagnostics;
+mod discovery;
 mod email_login;
 mod form_post;
+mod linking;
 mod login;
 mod login_policy;
 mod mail;
 mod return_to;
+mod standard_login;
 
 use std::sync::Arc;
 
@@ -17,12 +20,17 @@ use gatehouse_plugin_sdk::CallbackBinding;
 
 pub use admin::{AdminError, ConnectionInput, ConnectionView, NewTenant, TenantView};
 pub use diagnostics::AttemptDiagnostics;
+pub use discovery::{Discovery, DOMAIN_NOT_FOUND};
 pub use email_login::{
     email_code_connection, email_reasons, normalize_email, EmailCodeError, EmailCodeRequestError,
     EmailCodeSent, EmailCodeSettings, EMAIL_CODE,
 };
 pub use login::{
-    ClientInfo, LoginFailure, LoginRedirect, LoginSuccess, RefusalClass, SessionInfo,
+    ClientInfo, LoginFailure, LoginRedirect, LoginSuccess, RefusalClass, SessionInfo, SsoRedirect,
+};
+pub use standard_login::{
+    is_reserved_connection_id, standard_connection, standard_label, standard_method_of,
+    StandardProviderConfig, GOOGLE_DISCOVERY_URL,
 };
 pub use login_policy::LoginPolicyInput;
 pub use mail::{MailDelivery, MailError, Mailer, SmtpSettings, SmtpTls};
@@ -65,6 +73,7 @@ pub struct Gatehouse {
     email_codes: EmailCodes,
     rate_limits: RateLimits,
     email_login: Option<email_login::EmailLogin>,
+    standard: standard_login::StandardProviders,
 }
 
 impl Gatehouse {
@@ -80,6 +89,7 @@ impl Gatehouse {
             email_codes: EmailCodes::new(db.clone()),
             rate_limits: RateLimits::new(db.clone()),
             email_login: None,
+            standard: standard_login::StandardProviders::new(),
             audit: AuditReader::new(db.clone()),
             db,
             plugins,

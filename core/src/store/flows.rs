@@ -152,6 +152,25 @@ impl Flows {
         }
     }
 
+    /// The tenant and connection the flow for `state` was issued for, used or not: where a
+    /// deployment-level callback (Google, Facebook) is to be checked and recorded.
+    pub async fn owner(&self, state: &str) -> Result<Option<(String, String)>, StoreError> {
+        let sql = "SELECT tenant, connection_id FROM login_flows WHERE state_hash = $1";
+        Ok(on_db!(&self.db, |pool| {
+            match sqlx::query(sql)
+                .bind(sha256_hex(state))
+                .fetch_optional(pool)
+                .await?
+            {
+                Some(row) => Some((
+                    row.try_get::<String, _>("tenant")?,
+                    row.try_get::<String, _>("connection_id")?,
+                )),
+                None => None,
+            }
+        }))
+    }
+
     /// Marks the flow for `state` used. Exactly one caller, on any node, succeeds; every later
     /// call gets [`ConsumeError::Reused`]. The flow's secrets are blanked, since a used flow
     /// only needs to be remembered as used until it expires.

@@ -11,9 +11,11 @@ use serde::{Deserialize, Serialize};
 pub enum StandardMethod {
     /// A 6-digit one-time code and a one-click link sent by email.
     EmailCode,
-    /// Facebook, through the OAuth 2.0 plugin's preset (not offered by this deployment yet).
+    /// Facebook, through the OAuth 2.0 plugin's `facebook` preset, when the deployment has a
+    /// Facebook client.
     Facebook,
-    /// Google, through the OIDC plugin (not offered by this deployment yet).
+    /// Google, through the OIDC plugin and Google's discovery document, when the deployment has
+    /// a Google client.
     Google,
 }
 
@@ -56,6 +58,12 @@ pub struct LoginPolicy {
     /// Whether an email in one of the SSO connections' allowed domains is refused standard
     /// login and sent to SSO instead.
     pub enforce_sso: bool,
+    /// Whether a sign-in by a new method (say Google after an email code) with the same
+    /// verified email joins the account that first proved that email in this tenant. Off: each
+    /// method's identity gets its own account. Policies recorded before this field existed
+    /// read as off.
+    #[serde(default)]
+    pub link_verified_email: bool,
 }
 
 impl Default for LoginPolicy {
@@ -64,6 +72,7 @@ impl Default for LoginPolicy {
             standard_methods: BTreeSet::new(),
             guests_allowed: true,
             enforce_sso: true,
+            link_verified_email: false,
         }
     }
 }

@@ -158,6 +158,7 @@ fn email_code_policy() -> LoginPolicy {
         standard_methods: [StandardMethod::EmailCode].into(),
         guests_allowed: true,
         enforce_sso: true,
+        link_verified_email: false,
     }
 }
 
@@ -217,4 +218,14 @@ fn the_default_policy_offers_no_standard_method() {
     assert!(policy.enforce_sso);
     let json = serde_json::to_value(email_code_policy()).unwrap();
     assert_eq!(json["standard_methods"], json!(["email_code"]));
+}
+
+#[test]
+fn a_policy_recorded_before_linking_existed_reads_as_not_linking() {
+    let old = serde_json::json!({
+        "standard_methods": ["email_code"], "guests_allowed": true, "enforce_sso": true
+    });
+    let policy: LoginPolicy = serde_json::from_value(old).unwrap();
+    assert!(!policy.link_verified_email);
+    assert_eq!(policy.standard_methods.len(), 1);
 }
