@@ -574,3 +574,42 @@ async fn forged_and_replayed_callbacks_are_refused(store: Store) {
 fn browser_for_another_login() -> reqwest::Client {
     browser()
 }
+
+/// A Google or Facebook client given half, its secret in the shared TOML file, or an endpoint
+/// the network policy refuses: `gatehouse serve` stops at once and says why.
+#[test]
+fn misconfigured_clients_stop_the_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let base = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
+        let mut env = vec![
+            ("GATEHOUSE_LISTEN".to_string(), format!("127.0.0.1:{}", free_port())),
+            ("GATEHOUSE_DATA_DIR".to_string(), dir.path().display().to_string()),
+            ("GATEHOUSE_ADMIN_TOKEN".to_string(), "adm-misconfigured-clients".to_string()),
+        ];
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        env
+    };
+    let toml = dir.path().join("gatehouse.toml");
+    std::fs::write(&toml, "google_client_id = \"id\"\ngoogle_client_secret = \"in-the-file\"\n").expect("write toml");
+    let toml_arg = toml.display().to_string();
+    let cases: Vec<(Vec<(String, String)>, Vec<&str>, &str)> = vec![
+        (base(&[("GATEHOUSE_GOOGLE_CLIENT_ID", "id")]), vec!["serve"], "GATEHOUSE_GOOGLE_CLIENT_SECRET is not"),
+        (base(&[("GATEHOUSE_FACEBOOK_CLIENT_SECRET", "s3cr3t-value")]), vec!["serve"], "GATEHOUSE_FACEBOOK_CLIENT_ID is not"),
+        (base(&[]), vec!["--config", &toml_arg, "serve"], "google_client_secret"),
+        (
+            base(&[
+                ("GATEHOUSE_GOOGLE_CLIENT_ID", "id"),
+                ("GATEHOUSE_GOOGLE_CLIENT_SECRET", "s3cr3t-value"),
+                ("GATEHOUSE_GOOGLE_DISCOVERY_URL", "http://127.0.0.1:9/.well-known/openid-configuration"),
+            ]),
+            vec!["serve"],
+            "cannot offer google",
+        ),
+    ];
+    for (env, args, says) in cases {
+        let out = run_gatehouse(&env, dir.path(), &args, std::time::Duration::from_secs(60));
+        assert!(!out.status.success(), "{}", out.describe());
+        assert!(out.stderr.contains(says), "should say {says:?}: {}", out.describe());
+        assert!(!out.stderr.contains("s3cr3t-value") && !out.stderr.contains("in-the-file"), "a secret is in the output: {}", out.describe());
+    }
+}

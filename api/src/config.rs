@@ -256,8 +256,22 @@ impl Config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read config file {}", path.display()))?;
-                toml::from_str(&text)
-                    .with_context(|| format!("invalid config file {}", path.display()))?
+                // The parser's own message quotes the offending line, which may hold a secret
+                // put in the wrong place: name the line and the problem only.
+                toml::from_str(&text).map_err(|error| {
+                    let line = error
+                        .span()
+                        .map(|span| {
+                            let before = &text.as_bytes()[..span.start.min(text.len())];
+                            before.iter().filter(|b| **b == b'\n').count() + 1
+                        });
+                    let at = line.map(|l| format!(" at line {l}")).unwrap_or_default();
+                    anyhow::anyhow!(
+                        "invalid config file {}{at}: {}",
+                        path.display(),
+                        error.message().trim_end()
+                    )
+                })?
             }
             None => Options::default(),
         };
