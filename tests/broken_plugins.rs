@@ -62,6 +62,7 @@ const REFUSED_AT_LOAD: &[(&str, &str)] = &[
     ("libbroken_duplicate.so", "duplicate protocol id \"oidc\""),
     ("libbroken_nosymbol.so", "missing entry symbol gatehouse_plugin_entry"),
     ("libbroken_schema.so", "config schema does not compile"),
+    ("libbroken_secret.so", "secret field \"/credentials/1\" is not a top-level member pointer"),
     ("libx.so", "not a plugin library"),
 ];
 
@@ -99,6 +100,7 @@ fn plugins_check_names_what_is_wrong_with_each_library() {
             library("broken_schema"),
             "refused: config schema does not compile: ",
         ),
+        (library("broken_secret"), "refused: secret field \"/credentials/1\" is not a top-level member pointer"),
         (dir.path().join("libx.so"), "refused: not a plugin library"),
     ];
     for (path, expected) in cases {
@@ -124,7 +126,7 @@ async fn the_service_refuses_or_contains_every_broken_plugin_and_keeps_serving()
     for (name, _) in MISBEHAVING {
         libraries.push((leak(format!("lib{name}.so")), library(name)));
     }
-    for name in ["broken_abi", "broken_duplicate", "broken_nosymbol", "broken_schema"] {
+    for name in ["broken_abi", "broken_duplicate", "broken_nosymbol", "broken_schema", "broken_secret"] {
         libraries.push((leak(format!("lib{name}.so")), library(name)));
     }
     let dir = plugin_dir(&libraries);
@@ -174,8 +176,10 @@ async fn the_service_refuses_or_contains_every_broken_plugin_and_keeps_serving()
     let good = tenant_with_idp(&gh, idp, false).await;
     start_login(&browser(), &gh, &good.slug, idp).await;
 
+    let mut slugs = std::collections::BTreeMap::new();
     for (protocol, reason) in MISBEHAVING {
         let slug = unique("bad-");
+        slugs.insert(*protocol, slug.clone());
         gh.create_tenant(&slug, &format!("Tenant on {protocol}"), &format!("https://app.{slug}.test/"))
             .await;
         let page = gh
@@ -211,6 +215,49 @@ async fn the_service_refuses_or_contains_every_broken_plugin_and_keeps_serving()
         let ready = get(&client(), &gh.url("/readyz")).await;
         ready.assert_status(200);
     }
+
+    // Metadata from a plugin is served only as XML metadata: the fixture's HTML with a script
+    // and a header-splitting content type get a plain 503 page instead.
+    let page = get(&client(), &gh.url(&format!("/{}/sso/main/metadata", slugs["broken_malformed"]))).await;
+    page.assert_status(503);
+    assert!(!page.body.contains("planted"), "{}", page.describe());
+    assert!(page.set_cookie("planted").is_none(), "{}", page.describe());
+    assert!(page.content_type().starts_with("text/html"), "Gatehouse's own page: {}", page.describe());
+
+    // A hanging plugin ties up at most its own call slots (64): once they are all held by
+    // calls that timed out, more calls fail at once, readiness says so, and the other
+    // plugins keep serving.
+    let hang = slugs["broken_hang"].clone();
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..70 {
+        let url = gh.url(&format!("/{hang}?login=sso"));
+        calls.spawn(async move { get(&browser(), &url).await.status.as_u16() });
+    }
+    let started = std::time::Instant::now();
+    let mut statuses = Vec::new();
+    while let Some(status) = calls.join_next().await {
+        statuses.push(status.expect("request task"));
+    }
+    assert!(statuses.iter().all(|s| (500..600).contains(s)), "all refused: {statuses:?}");
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    let ready = get(&client(), &gh.url("/readyz")).await;
+    ready.assert_status(200);
+    assert_eq!(ready.json()["status"], json!("degraded"), "{}", ready.describe());
+    assert_eq!(ready.json()["saturated_plugins"], json!(["broken_hang"]), "{}", ready.describe());
+    let started = std::time::Instant::now();
+    let page = get(&browser(), &gh.url(&format!("/{hang}?login=sso"))).await;
+    let attempt = page.assert_error_page(&[500, 502, 503]);
+    assert!(started.elapsed() < Duration::from_secs(1), "busy fails at once: {:?}", started.elapsed());
+    gh.assert_login_failed(&hang, "plugin_failure", Some(&attempt)).await;
+    start_login(&browser(), &gh, &good.slug, idp).await;
+    // An admin request that needs the saturated plugin is a 503 problem, not a 500.
+    let page = gh
+        .admin_put(
+            &format!("/api/v1/tenants/{hang}/connections/main"),
+            &json!({ "protocol": "broken_hang", "label": "again", "config": { "allowed_domains": ["good.test"] } }),
+        )
+        .await;
+    page.assert_problem(503, None);
 }
 
 fn leak(name: String) -> &'static str {

@@ -137,8 +137,10 @@ async fn the_guide_cas_example_builds_installs_and_signs_in() {
         .map(|(_, text)| text)
         .expect("the guide's cas/Cargo.toml block");
     assert!(guide.contains("cp -r plugins/cas/src examples/campus-cas/"), "the guide copies the source");
-    let rename = r#"sed -i 's/"cas"/"campus_cas"/' src/lib.rs"#;
+    let rename = r#"sed -i 's/"cas"/"campus_cas"/' src/lib.rs src/tests.rs"#;
     assert!(guide.contains(rename), "the guide renames the protocol id with {rename}");
+    let rename_display = r#"sed -i 's/"CAS 3.0"/"Campus CAS"/' src/lib.rs"#;
+    assert!(guide.contains(rename_display), "the guide renames the display name with {rename_display}");
 
     let tmp = tempfile::tempdir().expect("temp dir");
     let crate_dir = tmp.path().join("campus-cas");
@@ -155,11 +157,16 @@ async fn the_guide_cas_example_builds_installs_and_signs_in() {
         &format!("gatehouse-plugin-sdk = {{ path = {:?} }}", sdk.to_str().expect("UTF-8 path")),
     );
     std::fs::write(crate_dir.join("Cargo.toml"), manifest).expect("write manifest");
-    // The guide's sed line, done here: the id appears exactly twice.
+    // The guide's sed lines, done here: the id appears twice in lib.rs and once in tests.rs.
     let lib = crate_dir.join("src/lib.rs");
     let source = std::fs::read_to_string(&lib).expect("lib.rs");
     assert_eq!(source.matches("\"cas\"").count(), 2, "PROTOCOL and export_plugin! name the id");
-    std::fs::write(&lib, source.replace("\"cas\"", "\"campus_cas\"")).expect("write lib.rs");
+    assert_eq!(source.matches("\"CAS 3.0\"").count(), 1, "the display name");
+    let source = source.replace("\"cas\"", "\"campus_cas\"").replace("\"CAS 3.0\"", "\"Campus CAS\"");
+    std::fs::write(&lib, source).expect("write lib.rs");
+    let tests = crate_dir.join("src/tests.rs");
+    let source = std::fs::read_to_string(&tests).expect("tests.rs");
+    std::fs::write(&tests, source.replace("\"cas\"", "\"campus_cas\"")).expect("write tests.rs");
 
     let target_dir = repo.join("target/plugin-guide");
     let mut output = build(&crate_dir, &target_dir, true);
@@ -170,6 +177,19 @@ async fn the_guide_cas_example_builds_installs_and_signs_in() {
     assert!(
         output.status.success(),
         "the CAS example does not build on its own:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // `cargo test` in the copy, as the guide says: its own unit tests pass under the new id.
+    let output = Command::new(cargo())
+        .args(["test", "--offline"])
+        .current_dir(&crate_dir)
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .output()
+        .expect("cargo runs");
+    assert!(
+        output.status.success(),
+        "the CAS example's unit tests fail after the guide's rename:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
     let library = target_dir.join("debug").join(format!(

@@ -240,3 +240,68 @@ async fn a_config_that_breaks_the_schema_is_refused_naming_every_field() {
     .await;
     page.assert_problem(422, Some("/config/discovery_url"));
 }
+
+#[tokio::test]
+async fn hostile_and_round_tripped_configs_are_handled_without_harm() {
+    let gh = Gatehouse::start(Store::Sqlite).await;
+    gh.create_tenant("acme", "Acme", "https://app.good.test/").await;
+    let path = "/api/v1/tenants/acme/connections/corp";
+
+    // A config nested deeper than events can be read back is refused before anything is
+    // recorded, and the tenant stays readable.
+    let mut deep = json!("leaf");
+    for _ in 0..124 {
+        deep = json!({ "x": deep });
+    }
+    let mut config = good_config("cas");
+    config["deep"] = deep;
+    let page = gh
+        .admin_put(path, &json!({ "protocol": "cas", "label": "Corp", "config": config }))
+        .await;
+    let problem = page.assert_problem(422, Some("/config"));
+    assert!(problem["detail"].as_str().unwrap_or_default().contains("nested"), "{problem}");
+    gh.admin_get("/api/v1/tenants/acme").await.assert_status(200);
+
+    // What GET shows can be sent back as is: `client_secret_set` keeps the stored secret.
+    let put = gh
+        .admin_put(path, &json!({ "protocol": "oidc", "label": "Corp", "config": good_config("oidc") }))
+        .await;
+    put.assert_status(200);
+    let shown = gh.admin_get(path).await;
+    shown.assert_status(200);
+    let shown = shown.json();
+    assert_eq!(shown["config"]["client_secret_set"], json!(true), "{shown:#}");
+    assert!(!shown.to_string().contains("a-client-secret"), "{shown:#}");
+    let again = gh
+        .admin_put(path, &json!({ "protocol": "oidc", "label": "Corp", "config": shown["config"] }))
+        .await;
+    again.assert_status(200);
+    assert_eq!(again.json()["config"]["client_secret_set"], json!(true), "{}", again.describe());
+
+    // With the secret left out, a wrong field is named by the schema (not as a secret problem).
+    let mut config = good_config("oidc");
+    config.as_object_mut().expect("object").remove("client_secret");
+    config["client_id"] = json!(12345);
+    let problem = gh
+        .admin_put(path, &json!({ "protocol": "oidc", "label": "Corp", "config": config }))
+        .await
+        .assert_problem(422, Some("/config/client_id"));
+    assert_eq!(fields(&problem), ["/config/client_id"], "{problem}");
+
+    // GET shows the plugin's setup notes too, next to the host's redirect URL.
+    gh.admin_put(
+        "/api/v1/tenants/acme/connections/cas",
+        &json!({ "protocol": "cas", "label": "CAS", "config": good_config("cas") }),
+    )
+    .await
+    .assert_status(200);
+    let view = gh.admin_get("/api/v1/tenants/acme/connections/cas").await.json();
+    for key in ["redirect_url", "service_url", "attributes"] {
+        assert!(view["setup"][key].is_string(), "setup.{key}: {view:#}");
+    }
+    assert_eq!(
+        view["setup"]["redirect_url"],
+        json!(gh.callback_url("acme", "cas")),
+        "the host's redirect URL: {view:#}"
+    );
+}

@@ -70,6 +70,9 @@ pub enum ApiError {
     /// The store is unreachable or failed.
     #[error("storage unavailable")]
     Unavailable(#[source] StoreError),
+    /// A protocol plugin could not answer (panic, time-out, malformed output, busy).
+    #[error("plugin unavailable")]
+    PluginUnavailable(String),
     /// Our fault.
     #[error("internal error")]
     Internal(String),
@@ -95,6 +98,7 @@ impl ApiError {
             }
             ApiError::BadRequest(_) => ("bad-request", "Malformed request"),
             ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
+            ApiError::PluginUnavailable(_) => ("plugin-unavailable", "Protocol plugin unavailable"),
             ApiError::Internal(_) => ("internal", "Internal error"),
         }
     }
@@ -114,6 +118,9 @@ impl ApiError {
                 [] => "invalid request".into(),
             },
             ApiError::Unavailable(_) => "the store is not reachable; retry later".into(),
+            ApiError::PluginUnavailable(_) => {
+                "the protocol plugin could not answer; nothing was recorded, retry later".into()
+            }
             ApiError::Internal(_) => "the service failed; the request id is in the logs".into(),
         }
     }
@@ -129,7 +136,7 @@ impl ResponseError for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::PluginUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -138,6 +145,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Unavailable(source) => tracing::error!(error = %source, "store failure"),
             ApiError::Internal(cause) => tracing::error!(%cause, "internal error"),
+            ApiError::PluginUnavailable(cause) => tracing::warn!(%cause, "plugin unavailable"),
             _ => {}
         }
         let (kind, title) = self.kind_title();
@@ -186,6 +194,7 @@ impl From<AdminError> for ApiError {
             ),
             AdminError::Store(store) => ApiError::Unavailable(store),
             AdminError::Internal(cause) => ApiError::Internal(cause),
+            AdminError::PluginUnavailable(cause) => ApiError::PluginUnavailable(cause),
         }
     }
 }

@@ -83,6 +83,36 @@ pub async fn check(options: CheckOptions) -> Result<String, String> {
     let _own_answer = host.probe::<_, ExternalIdentity>(protocol, Method::FinishLogin, &finish, &context)
         .await
         .map_err(|e| refused(Method::FinishLogin, e))?;
+    // The optional calls, for plugins that declare them: the host will make them.
+    if info.capabilities.iter().any(|c| c == gatehouse_plugin_sdk::capability::METADATA) {
+        let request = gatehouse_plugin_sdk::MetadataRequest {
+            tenant: context.tenant.clone(),
+            connection_id: context.connection_id.clone(),
+            config: json!({}),
+            sp_entity_id: "https://gatehouse.invalid/plugin-check/sso/check".into(),
+            acs_url: "https://gatehouse.invalid/plugin-check/sso/check/acs".into(),
+        };
+        let _own_answer = host
+            .probe::<_, gatehouse_plugin_sdk::MetadataResponse>(protocol, Method::Metadata, &request, &context)
+            .await
+            .map_err(|e| refused(Method::Metadata, e))?;
+    }
+    if info.capabilities.iter().any(|c| c == gatehouse_plugin_sdk::capability::INSPECT_CONNECTION) {
+        let request = gatehouse_plugin_sdk::InspectRequest {
+            tenant: context.tenant.clone(),
+            connection_id: context.connection_id.clone(),
+            config: json!({}),
+        };
+        let _own_answer = host
+            .probe::<_, gatehouse_plugin_sdk::InspectReport>(
+                protocol,
+                Method::InspectConnection,
+                &request,
+                &context,
+            )
+            .await
+            .map_err(|e| refused(Method::InspectConnection, e))?;
+    }
     if info.config_schema.is_null() {
         return Ok(format!(
             "{} {} (warning: no config schema; admins get no field-level checks before validate_config)",

@@ -9,7 +9,7 @@ use crate::state::AppState;
 /// Health answer.
 #[derive(Serialize, ToSchema)]
 pub struct Health {
-    /// `ok` or `unavailable`.
+    /// `ok`, `degraded` (ready, but some plugin has every call slot taken) or `unavailable`.
     pub status: String,
     /// Store kind (`sqlite`, `postgres`), readiness only.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -17,6 +17,10 @@ pub struct Health {
     /// Loaded plugin protocols, readiness only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plugins: Option<Vec<String>>,
+    /// Plugins whose every call slot is taken (calls in progress, or timed out and still
+    /// running); calls to them fail at once until one returns. Readiness only, when any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saturated_plugins: Option<Vec<String>>,
 }
 
 /// The process is alive.
@@ -27,6 +31,7 @@ pub async fn healthz() -> HttpResponse {
         status: "ok".into(),
         store: None,
         plugins: None,
+        saturated_plugins: None,
     })
 }
 
@@ -38,11 +43,18 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let gatehouse = &state.gatehouse;
     let store_ok = gatehouse.db().ping().await.is_ok();
     let plugins: Vec<String> = gatehouse.plugins().plugins().map(|p| p.protocol.clone()).collect();
+    let saturated = gatehouse.plugins().saturated();
     let ready = store_ok && !plugins.is_empty();
+    let status = match (ready, saturated.is_empty()) {
+        (false, _) => "unavailable",
+        (true, true) => "ok",
+        (true, false) => "degraded",
+    };
     let body = Health {
-        status: if ready { "ok" } else { "unavailable" }.into(),
+        status: status.into(),
         store: Some(if store_ok { gatehouse.db().kind() } else { "unreachable" }.into()),
         plugins: Some(plugins),
+        saturated_plugins: (!saturated.is_empty()).then_some(saturated),
     };
     if ready {
         HttpResponse::Ok().json(body)

@@ -29,7 +29,7 @@ pub trait Outbound: Send + Sync {
 }
 
 /// Receives the duration and outcome (`ok`, `error`, `panic`, `timeout`, `malformed`,
-/// `too_large`) of every
+/// `too_large`, `busy`) of every
 /// plugin call, for metrics.
 pub type PluginCallObserver = Arc<dyn Fn(&str, &str, Duration, &str) + Send + Sync>;
 
@@ -50,7 +50,14 @@ pub struct LoadedPlugin {
     pub info: PluginInfo,
     /// Its connection config schema, compiled; `None` for a plugin that publishes none.
     pub schema: Option<jsonschema::Validator>,
+    /// One permit per call in progress. A call holds its permit until the plugin returns, even
+    /// after the host stopped waiting for it, so a plugin that hangs can tie up at most
+    /// [`MAX_CONCURRENT_CALLS`] threads and other plugins keep theirs.
+    permits: Arc<tokio::sync::Semaphore>,
 }
+
+/// Calls one plugin may have in progress at once on this node; more fail at once as busy.
+pub const MAX_CONCURRENT_CALLS: usize = 64;
 
 /// A place where a connection config breaks its plugin's schema.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,6 +74,9 @@ const MAX_VIOLATIONS: usize = 20;
 /// The largest answer the host accepts from one plugin call (4 MiB). A larger answer is freed
 /// uncopied and the call fails with `plugin_failure`.
 pub const DEFAULT_MAX_OUTPUT: usize = 4 * 1024 * 1024;
+
+/// Longest secret field name a plugin may declare.
+const MAX_SECRET_FIELD_CHARS: usize = 64;
 
 /// Loaded plugins by protocol id, and the services they get.
 pub struct PluginHost {
@@ -145,12 +155,14 @@ impl PluginHost {
         // is the one refused as a duplicate; the rest load in file name order.
         let mut newest: BTreeMap<(bool, std::ffi::OsString), (std::time::SystemTime, PathBuf)> =
             BTreeMap::new();
+        let mut passed_over = 0usize;
         for dir in dirs {
             let Ok(entries) = std::fs::read_dir(dir) else {
                 continue;
             };
             for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
                 if !is_library(&path, name_prefix) {
+                    passed_over += usize::from(name_prefix.is_some() && is_library(&path, None));
                     continue;
                 }
                 let (Some(name), Ok(modified)) = (
@@ -169,6 +181,13 @@ impl PluginHost {
                     }
                 }
             }
+        }
+        if passed_over > 0 {
+            tracing::info!(
+                libraries = passed_over,
+                prefix = name_prefix.unwrap_or_default(),
+                "other libraries in the default plugin directories were not tried: only lib<prefix>* load there; set GATEHOUSE_PLUGIN_DIR to load a plugin of your own"
+            );
         }
         for (_, path) in newest.into_values() {
             if let Err(error) = self.load(&path).await {
@@ -201,6 +220,7 @@ impl PluginHost {
             },
             library,
             schema: None,
+            permits: Arc::new(tokio::sync::Semaphore::new(1)),
         });
         let context = CallContext {
             tenant: String::new(),
@@ -233,8 +253,16 @@ impl PluginHost {
             .collect();
         if !unknown.is_empty() {
             return Err(refuse(format!(
-                "unknown capabilities {unknown:?}; known: {}",
+                "unknown capabilities {}; known: {}",
+                truncate(&format!("{unknown:?}"), 200),
                 capability::ALL.join(", ")
+            )));
+        }
+        // The host seals and redacts secrets as top-level members of the config only.
+        if let Some(bad) = info.secret_fields.iter().find(|field| !is_member_pointer(field)) {
+            return Err(refuse(format!(
+                "secret field {} is not a top-level member pointer such as \"/client_secret\"",
+                truncate(&format!("{bad:?}"), 80)
             )));
         }
         let Ok(plugin) = Arc::try_unwrap(plugin) else {
@@ -250,6 +278,7 @@ impl PluginHost {
             library: plugin.library,
             info,
             schema,
+            permits: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_CALLS)),
         };
         self.plugins.insert(loaded.info.protocol.clone(), Arc::new(loaded));
         Ok(())
@@ -258,6 +287,16 @@ impl PluginHost {
     /// Checks a configured URL against the outbound network policy, without fetching it.
     pub fn check_destination(&self, url: &str) -> Result<(), HttpError> {
         self.outbound.check_destination(url)
+    }
+
+    /// Protocol ids of the plugins whose every call slot is taken (calls in progress, or
+    /// timed out and still running): new calls to them fail at once until one returns.
+    pub fn saturated(&self) -> Vec<String> {
+        self.plugins
+            .values()
+            .filter(|p| p.permits.available_permits() == 0)
+            .map(|p| p.info.protocol.clone())
+            .collect()
     }
 
     /// Protocol ids and descriptions of the loaded plugins.
@@ -287,8 +326,14 @@ impl PluginHost {
         let mut violations: Vec<SchemaViolation> = Vec::new();
         for error in schema.iter_errors(config) {
             let at = error.instance_path().to_string();
+            // Exact pointers (control characters included: the problem document is JSON), cut
+            // only when absurdly long.
             let member = |name: &str| {
-                truncate(&format!("{at}{}", gatehouse_plugin_sdk::config::pointer(name)), 200)
+                let pointer = format!("{at}{}", gatehouse_plugin_sdk::config::pointer(name));
+                match pointer.char_indices().nth(1024) {
+                    Some((cut, _)) => format!("{}…", &pointer[..cut]),
+                    None => pointer,
+                }
             };
             // Name the member itself for unknown and missing members, as the plugins' own
             // checks do; otherwise the library's message, with the value masked.
@@ -398,7 +443,18 @@ impl PluginHost {
         // large stack: a plugin that recurses on hostile input aborts the whole process if it
         // overflows (Rust cannot catch that), so plugins must bound depth themselves and the
         // host leaves them ample room.
+        let Ok(permit) = plugin.permits.clone().try_acquire_owned() else {
+            let error = PluginError::new(
+                reason::PLUGIN_FAILURE,
+                "plugin busy: every call slot is in use (calls that timed out keep theirs until the plugin returns)",
+            );
+            if let Some(observer) = &self.observer {
+                observer(&plugin.info.protocol, method.as_str(), Duration::ZERO, "busy");
+            }
+            return ("busy", Err(error));
+        };
         let task = self.runtime.spawn_blocking(move || {
+            let _permit = permit;
             let host_context = host_context;
             let api = HostApi {
                 abi_version: ABI_VERSION,
@@ -514,6 +570,13 @@ fn sanitize(mut error: PluginError) -> PluginError {
     }
     error.detail = truncate(&error.detail, 500);
     error
+}
+
+/// `/name`: one reference token, no nesting, at most 64 characters.
+fn is_member_pointer(field: &str) -> bool {
+    field
+        .strip_prefix('/')
+        .is_some_and(|name| !name.is_empty() && !name.contains('/') && name.chars().count() <= MAX_SECRET_FIELD_CHARS)
 }
 
 fn truncate(text: &str, max: usize) -> String {

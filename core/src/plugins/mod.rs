@@ -6,6 +6,6 @@ mod loader;
 
 pub use host::{
     CallContext, LoadedPlugin, Outbound, PluginCallObserver, PluginHost, SchemaViolation,
-    DEFAULT_MAX_OUTPUT,
+    DEFAULT_MAX_OUTPUT, MAX_CONCURRENT_CALLS,
 };
 pub use loader::{LoadError, LoadedLibrary};

@@ -30,6 +30,10 @@ pub enum AdminError {
     /// wrong) for each violation, at least one.
     #[error("the config does not match the plugin's schema")]
     Schema(Vec<(String, String)>),
+    /// The plugin could not answer (it panicked, timed out, answered malformed output or is
+    /// busy): nothing was recorded, and the request may be retried.
+    #[error("plugin unavailable: {0}")]
+    PluginUnavailable(String),
     /// The tenant or connection does not exist.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -189,29 +193,56 @@ impl Gatehouse {
         if !printable(&label, 80) {
             return Err(invalid("/label", "must be 1 to 80 printable characters"));
         }
-        let Value::Object(_) = input.config else {
+        let Value::Object(mut members) = input.config else {
             return Err(invalid("/config", "must be a JSON object"));
         };
-
-        let mut config = input.config;
+        // The config travels inside events, which are read back with serde_json's recursion
+        // limit (128 levels including the event envelope): a deeper config would make the
+        // tenant unreadable for good. No protocol needs more than a few levels.
+        if depth(&Value::Object(members.clone())) > MAX_CONFIG_DEPTH {
+            return Err(invalid(
+                "/config",
+                format!("is nested more than {MAX_CONFIG_DEPTH} levels deep"),
+            ));
+        }
+        // A config read with GET carries `<secret>_set: true` in place of each secret; sent
+        // back unchanged, that flag means "keep the stored secret".
+        for pointer in &secret_fields {
+            let name = pointer.trim_start_matches('/');
+            let flag = format!("{name}_set");
+            if matches!(members.get(&flag), Some(Value::Bool(_))) && !members.contains_key(name) {
+                members.remove(&flag);
+            }
+        }
+        let mut config = Value::Object(members);
+        let existing = tenant
+            .connections
+            .get(&connection_id)
+            .filter(|existing| existing.protocol == input.protocol);
+        // The schema sees the config as sent, before anything else: a secret the stored
+        // connection has may be left out even where the schema requires it.
+        let violations: Vec<(String, String)> = self
+            .plugins
+            .check_config(&input.protocol, &config)
+            .into_iter()
+            .filter(|v| {
+                let kept_secret = existing.is_some()
+                    && v.detail == "is required"
+                    && secret_fields.contains(&v.pointer);
+                !kept_secret
+            })
+            .map(|v| (format!("/config{}", v.pointer), v.detail))
+            .collect();
+        if !violations.is_empty() {
+            return Err(AdminError::Schema(violations));
+        }
         let context = CallContext {
             tenant: slug.to_owned(),
             connection_id: connection_id.to_string(),
         };
-        if let Some(existing) = tenant.connections.get(&connection_id) {
-            if existing.protocol == input.protocol {
-                self.keep_omitted_secrets(&mut config, existing, &secret_fields, &input.protocol, &context)
-                    .await?;
-            }
-        }
-        let violations = self.plugins.check_config(&input.protocol, &config);
-        if !violations.is_empty() {
-            return Err(AdminError::Schema(
-                violations
-                    .into_iter()
-                    .map(|v| (format!("/config{}", v.pointer), v.detail))
-                    .collect(),
-            ));
+        if let Some(existing) = existing {
+            self.keep_omitted_secrets(&mut config, existing, &secret_fields, &input.protocol, &context)
+                .await?;
         }
         let request = ValidateConfigRequest { config };
         let validated: ValidatedConfig = self
@@ -242,7 +273,7 @@ impl Gatehouse {
         self.raise_warnings(slug, &connection_id, &validated.warnings, &metadata)
             .await?;
         let mut view = self.connection_view(slug, &connection_id, &connection, &validated.warnings);
-        view.setup.extend(validated.setup);
+        add_plugin_setup(&mut view.setup, validated.setup);
         Ok(view)
     }
 
@@ -256,21 +287,32 @@ impl Gatehouse {
             .ok_or(AdminError::NotFound("connection"))?;
         // Warnings depend on the clock (a certificate nearing its end), so they are worked out
         // afresh and any new one is put on record.
-        let warnings = self.current_warnings(slug, &id, connection).await;
+        let (warnings, setup) = self.current_warnings(slug, &id, connection).await;
         let metadata = Metadata {
             actor: Actor::system(),
             request_id: None,
         };
         self.raise_warnings(slug, &id, &warnings, &metadata).await?;
-        Ok(self.connection_view(slug, &id, connection, &warnings))
+        let mut view = self.connection_view(slug, &id, connection, &warnings);
+        add_plugin_setup(&mut view.setup, setup);
+        Ok(view)
     }
 
-    async fn current_warnings(&self, slug: &str, id: &ConnectionId, connection: &Connection) -> Vec<String> {
+    /// The warnings about a stored connection as of now, and the plugin's setup notes.
+    async fn current_warnings(
+        &self,
+        slug: &str,
+        id: &ConnectionId,
+        connection: &Connection,
+    ) -> (Vec<String>, BTreeMap<String, String>) {
         let Ok(slug_id) = TenantSlug::parse(slug) else {
-            return Vec::new();
+            return (Vec::new(), BTreeMap::new());
         };
         let Ok(config) = self.open_config(&slug_id, id, connection) else {
-            return vec!["the connection's secret cannot be opened with the configured key".into()];
+            return (
+                vec!["the connection's secret cannot be opened with the configured key".into()],
+                BTreeMap::new(),
+            );
         };
         let context = CallContext {
             tenant: slug.to_owned(),
@@ -281,17 +323,20 @@ impl Gatehouse {
             .plugins
             .call(&connection.protocol, Method::ValidateConfig, &request, &context)
             .await;
-        let mut warnings = match validated {
-            Ok(validated) => validated.warnings,
+        let (mut warnings, setup) = match validated {
+            Ok(validated) => (validated.warnings, validated.setup),
             Err(error) => {
-                return vec![format!("the stored configuration no longer validates: {}", error.detail)]
+                return (
+                    vec![format!("the stored configuration no longer validates: {}", error.detail)],
+                    BTreeMap::new(),
+                )
             }
         };
         if !self
             .plugins
             .has_capability(&connection.protocol, gatehouse_plugin_sdk::capability::INSPECT_CONNECTION)
         {
-            return warnings;
+            return (warnings, setup);
         }
         let inspect = InspectRequest {
             tenant: slug.to_owned(),
@@ -306,7 +351,7 @@ impl Gatehouse {
             Ok(report) => warnings.extend(report.warnings),
             Err(error) => warnings.push(format!("the connection could not be inspected: {}", error.detail)),
         }
-        warnings
+        (warnings, setup)
     }
 
     async fn raise_warnings(
@@ -495,12 +540,48 @@ fn tenant_error(error: CommandError<TenantError>) -> AdminError {
 }
 
 fn config_error(error: PluginError) -> AdminError {
+    use gatehouse_plugin_sdk::reason;
     match error.field {
-        Some(field) => invalid(&format!("/config{field}"), error.detail),
-        None if error.code == gatehouse_plugin_sdk::reason::INVALID_CONFIG => {
-            invalid("/config", error.detail)
+        Some(field) if field.is_empty() || field.starts_with('/') => {
+            invalid(&format!("/config{field}"), error.detail)
         }
-        None => AdminError::Internal(format!("plugin could not validate the config: {error}")),
+        // A panic, a time-out, malformed output or a busy plugin: the config may be fine.
+        _ if error.code == reason::PLUGIN_PANIC || error.code == reason::PLUGIN_FAILURE => {
+            AdminError::PluginUnavailable(format!("{}: {}", error.code, error.detail))
+        }
+        // Any other refusal of a config is about the config.
+        _ => invalid("/config", error.detail),
+    }
+}
+
+/// Deepest config accepted (objects and arrays).
+const MAX_CONFIG_DEPTH: usize = 32;
+
+/// Nesting depth of a JSON value, without recursion (the value may be hostile).
+fn depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 1usize)];
+    while let Some((value, level)) = stack.pop() {
+        match value {
+            Value::Object(map) => {
+                deepest = deepest.max(level);
+                stack.extend(map.values().map(|v| (v, level + 1)));
+            }
+            Value::Array(list) => {
+                deepest = deepest.max(level);
+                stack.extend(list.iter().map(|v| (v, level + 1)));
+            }
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Adds a plugin's setup notes to the host's, never replacing the host's own (the redirect
+/// URL and the SAML endpoints are the host's to say).
+fn add_plugin_setup(setup: &mut BTreeMap<String, String>, plugin: BTreeMap<String, String>) {
+    for (key, value) in plugin {
+        setup.entry(key).or_insert(value);
     }
 }
 

@@ -136,15 +136,35 @@ impl Gatehouse {
             tenant: slug.to_owned(),
             connection_id: connection_id.to_owned(),
         };
-        self.plugins
+        let document: MetadataResponse = self
+            .plugins
             .call(&connection.protocol, Method::Metadata, &request, &context)
             .await
             .map_err(|error| match error.code.as_str() {
                 gatehouse_plugin_sdk::reason::UNSUPPORTED => AdminError::NotFound("metadata"),
-                _ => AdminError::Internal(format!("metadata: {error}")),
-            })
+                _ => AdminError::PluginUnavailable(format!("metadata: {error}")),
+            })?;
+        // Served on Gatehouse's own origin: only metadata types, never HTML or a value that
+        // could split the header.
+        let essence = document
+            .content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        let printable = document.content_type.chars().all(|c| (' '..='~').contains(&c));
+        if !printable || !METADATA_TYPES.contains(&essence.as_str()) {
+            return Err(AdminError::PluginUnavailable(
+                "metadata refused: the plugin gave a content type that is not XML metadata".into(),
+            ));
+        }
+        Ok(document)
     }
 }
+
+/// Content types the host serves SP metadata with.
+const METADATA_TYPES: [&str; 3] = ["application/samlmetadata+xml", "application/xml", "text/xml"];
 
 fn handoff_context(slug: &TenantSlug, connection_id: &ConnectionId) -> String {
     format!("acs-handoff/{slug}/{connection_id}")

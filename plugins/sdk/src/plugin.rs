@@ -121,6 +121,8 @@ pub unsafe fn dispatch<P: Protocol>(
     request_len: usize,
     out: *mut RBuf,
 ) -> i32 {
+    quiet_panics_in_calls();
+    IN_CALL.with(|flag| flag.set(true));
     let result = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: guaranteed by this function's contract.
         let method = unsafe { bytes(method, method_len) };
@@ -132,16 +134,15 @@ pub unsafe fn dispatch<P: Protocol>(
         };
         call(plugin, &host, method, request)
     }));
+    IN_CALL.with(|flag| flag.set(false));
     let (status, body) = match result {
         Ok(Ok(body)) => (STATUS_OK, body),
         Ok(Err(error)) => (STATUS_ERROR, encode_error(&error)),
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic payload".to_owned());
-            let error = PluginError::new(reason::PLUGIN_PANIC, format!("plugin panicked: {message}"));
+        Err(_) => {
+            // The panic message may quote anything the plugin held (a token in an `unwrap` of
+            // an error, say), so only where it happened leaves the plugin.
+            let place = PANIC_PLACE.with(|place| place.take()).unwrap_or_else(|| "unknown place".into());
+            let error = PluginError::new(reason::PLUGIN_PANIC, format!("plugin panicked at {place}"));
             (STATUS_PANIC, encode_error(&error))
         }
     };
@@ -150,6 +151,34 @@ pub unsafe fn dispatch<P: Protocol>(
         unsafe { out.write(RBuf::from_vec(body)) };
     }
     status
+}
+
+thread_local! {
+    /// Whether this thread is inside a host call (panics there are contained and reported).
+    static IN_CALL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Where the last contained panic on this thread happened (`file:line`).
+    static PANIC_PLACE: std::cell::Cell<Option<String>> = const { std::cell::Cell::new(None) };
+}
+
+/// Installs, once per plugin library, a panic hook that keeps contained panics off stderr (the
+/// host logs them as one structured line) and remembers where they happened; panics outside a
+/// host call go to the previous hook as before.
+fn quiet_panics_in_calls() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if IN_CALL.with(|flag| flag.get()) {
+                let place = info
+                    .location()
+                    .map(|l| format!("{}:{}", l.file(), l.line()))
+                    .unwrap_or_else(|| "unknown place".into());
+                PANIC_PLACE.with(|slot| slot.set(Some(place)));
+            } else {
+                previous(info);
+            }
+        }));
+    });
 }
 
 /// Frees a buffer returned by [`dispatch`].
@@ -323,7 +352,9 @@ mod tests {
         let (status, body) = run("begin_login", request.to_string().as_bytes());
         assert_eq!(status, STATUS_PANIC);
         assert_eq!(body["code"], "plugin_panic");
-        assert!(body["detail"].as_str().unwrap().contains("boom"));
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.starts_with("plugin panicked at ") && detail.contains("plugin.rs:"), "{detail}");
+        assert!(!detail.contains("boom"), "the panic message stays inside: {detail}");
         // The plugin keeps answering after a panic.
         let (status, body) = run("describe", b"null");
         assert_eq!(status, STATUS_OK);

@@ -13,14 +13,27 @@ mod fixture;
 use gatehouse_plugin_sdk::abi::{HostApi, PluginDescriptor, RBuf, ABI_VERSION, STATUS_OK};
 use gatehouse_plugin_sdk::{
     reason, BeginLoginRequest, BeginLoginResponse, ExternalIdentity, FinishLoginRequest, Host,
-    PluginError, PluginInfo, Protocol, ValidateConfigRequest, ValidatedConfig,
+    MetadataRequest, MetadataResponse, PluginError, PluginInfo, Protocol, ValidateConfigRequest,
+    ValidatedConfig,
 };
 
 struct Malformed;
 
 impl Protocol for Malformed {
     fn describe(&self) -> PluginInfo {
-        fixture::info("broken_malformed")
+        PluginInfo {
+            capabilities: vec![gatehouse_plugin_sdk::capability::METADATA.to_owned()],
+            ..fixture::info("broken_malformed")
+        }
+    }
+
+    /// Well-formed, but hostile: HTML with a script, and a content type that would split the
+    /// header. The host must serve neither on its origin.
+    fn metadata(&self, _: MetadataRequest) -> Result<MetadataResponse, PluginError> {
+        Ok(MetadataResponse {
+            content_type: "text/html\r\nSet-Cookie: planted=1".to_owned(),
+            body: "<script>alert('planted')</script>".to_owned(),
+        })
     }
 
     fn validate_config(&self, request: ValidateConfigRequest) -> Result<ValidatedConfig, PluginError> {
