@@ -401,6 +401,22 @@ async fn discovery_sends_each_domain_to_its_connection(store: Store) {
     );
     assert!(!page.body.contains("hrd-standard"), "{}", page.describe());
 
+    // A client that keeps typing unknown domains gets the same answer, but past 30 misses in
+    // the window (2 so far) they are no longer recorded: the form cannot flood the audit log.
+    for i in 0..35 {
+        let email = format!("x{i}@unknown{i}.test");
+        let page = post(&gh, &client(), &format!("/{slug}/discover"), &[("email", &email)]).await;
+        page.assert_status(200);
+        assert!(page.body.contains(&format!("takes addresses at unknown{i}.test")), "{}", page.describe());
+    }
+    let misses = gh
+        .audit(&slug, &[("type", "login.failed")])
+        .await
+        .into_iter()
+        .filter(|e| e["reason"] == json!("domain_not_found"))
+        .count();
+    assert_eq!(misses, 30, "recorded misses (a 15-minute window edge in the middle resets the count)");
+
     // One connection: no email field.
     let single = tenant_with_connections(&gh, idp, &[("only", "only.test")]).await;
     let page = get(&client(), &gh.url(&format!("/{single}"))).await;

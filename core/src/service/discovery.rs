@@ -3,7 +3,9 @@
 //!
 //! Only the tenant's connection config is read, never an account, so the answer says nothing
 //! about who has one. An address no connection takes is recorded as a failed attempt
-//! (`domain_not_found`), so support can see what people typed and where they got stuck.
+//! (`domain_not_found`), so support can see what people typed and where they got stuck; past
+//! [`MAX_MISSES_PER_IP`] misses per client IP in a window the answer stays the same but is no
+//! longer recorded, so the form cannot flood the audit log.
 
 use super::email_login::normalize_email;
 use super::login::{sso_connection_for, ClientInfo, LoginFailure};
@@ -12,6 +14,12 @@ use crate::ids::{AttemptId, ConnectionId, TenantSlug};
 
 /// Reason code of an address that no connection of the tenant takes.
 pub const DOMAIN_NOT_FOUND: &str = "domain_not_found";
+
+/// Misses one client IP may have recorded per window.
+const MAX_MISSES_PER_IP: i64 = 30;
+
+/// Length of that window, in seconds.
+const MISS_WINDOW_SECS: i64 = 900;
 
 /// Where an address leads.
 #[derive(Debug)]
@@ -22,8 +30,8 @@ pub enum Discovery {
     NoMatch {
         /// The address's domain, as normalised.
         domain: String,
-        /// The failed attempt.
-        attempt_id: AttemptId,
+        /// The failed attempt; `None` when the client is over the limit of recorded misses.
+        attempt_id: Option<AttemptId>,
     },
     /// Not an address; nothing recorded. Carries what to tell the person.
     InvalidEmail(&'static str),
@@ -49,6 +57,27 @@ impl Gatehouse {
             .rsplit_once('@')
             .map(|(_, d)| d.to_owned())
             .unwrap_or_default();
+
+        if let Some(ip) = &client.ip {
+            let bucket = self
+                .key
+                .mac_hex("rate-limit", &format!("discovery-ip:{ip}"));
+            match self
+                .rate_limits
+                .hit(&bucket, MISS_WINDOW_SECS)
+                .await
+            {
+                Ok(hits) if hits > MAX_MISSES_PER_IP => {
+                    tracing::warn!(tenant = %slug, "home-realm discovery misses over the limit; not recorded");
+                    return Discovery::NoMatch {
+                        domain,
+                        attempt_id: None,
+                    };
+                }
+                Ok(_) => {}
+                Err(error) => tracing::error!(%error, "cannot count the discovery rate limit"),
+            }
+        }
         let attempt_id = match self
             .start_attempt_by(slug, None, None, "discovery", client)
             .await
@@ -59,6 +88,9 @@ impl Gatehouse {
         let detail = format!("no SSO connection of the tenant takes the domain {domain}");
         self.fail(attempt_id, DOMAIN_NOT_FOUND, &detail, Some(email), client)
             .await;
-        Discovery::NoMatch { domain, attempt_id }
+        Discovery::NoMatch {
+            domain,
+            attempt_id: Some(attempt_id),
+        }
     }
 }
