@@ -38,6 +38,11 @@ pub enum Command {
         #[command(subcommand)]
         command: PluginsCommand,
     },
+    /// Audit log tamper evidence: verify the hash chains, manage the signing key.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Read-model maintenance.
     Projections {
         #[command(subcommand)]
@@ -74,6 +79,48 @@ pub struct CheckOptions {
 pub enum ProjectionsCommand {
     /// Empty every read model and rebuild it from the event store.
     Rebuild,
+}
+
+/// Audit chain commands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute each tenant's audit hash chain, check every signed checkpoint, and name the
+    /// first entry that was altered, removed, inserted or reordered. Exit 0 when all verify, 1
+    /// when one does not.
+    Verify {
+        /// Only this tenant [default: every tenant].
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Print one JSON report per tenant instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        options: Options,
+    },
+    /// Print a new Ed25519 signing key for GATEHOUSE_AUDIT_SIGNING_KEY (its public key and key
+    /// id go to standard error).
+    Keygen,
+    /// Print the public key (and key id) of the configured audit signing key, for auditors and
+    /// for GATEHOUSE_AUDIT_VERIFY_KEYS after a rotation.
+    PublicKey {
+        #[command(flatten)]
+        options: Options,
+    },
+}
+
+/// Audit chain settings, resolved.
+#[derive(Debug)]
+pub struct AuditChainSettings {
+    /// Base64 signing key, if configured.
+    pub signing_key: Option<String>,
+    /// Or a file holding it.
+    pub signing_key_file: Option<PathBuf>,
+    /// Base64 public keys of earlier signing keys.
+    pub verify_keys: Vec<String>,
+    /// Checkpoint at least every this many entries.
+    pub checkpoint_every: i64,
+    /// And every this many seconds.
+    pub checkpoint_secs: i64,
 }
 
 /// Service options. Each may also be set by its environment variable or the TOML file.
@@ -172,6 +219,24 @@ pub struct Options {
     /// Folder for sign-in mail when no SMTP host is set [default: <data dir>/outbox].
     #[arg(long, env = "GATEHOUSE_MAIL_OUTBOX")]
     pub mail_outbox: Option<PathBuf>,
+    /// Base64 of the 32-byte Ed25519 private key that signs audit chain checkpoints (`gatehouse
+    /// audit keygen` makes one) [default: derived from the secret key].
+    #[arg(long, env = "GATEHOUSE_AUDIT_SIGNING_KEY", hide_env_values = true)]
+    pub audit_signing_key: Option<String>,
+    /// A file holding the audit signing key, instead of the key itself.
+    #[arg(long, env = "GATEHOUSE_AUDIT_SIGNING_KEY_FILE")]
+    pub audit_signing_key_file: Option<PathBuf>,
+    /// Comma-separated base64 public keys of earlier audit signing keys, still trusted when
+    /// verifying checkpoints they signed (key rotation).
+    #[arg(long, env = "GATEHOUSE_AUDIT_VERIFY_KEYS")]
+    pub audit_verify_keys: Option<String>,
+    /// Sign an audit chain checkpoint at least every this many entries of a tenant
+    /// [default: 1000].
+    #[arg(long, env = "GATEHOUSE_AUDIT_CHECKPOINT_EVERY")]
+    pub audit_checkpoint_every: Option<i64>,
+    /// And for a tenant whose chain moved, at least every this many seconds [default: 300].
+    #[arg(long, env = "GATEHOUSE_AUDIT_CHECKPOINT_SECS")]
+    pub audit_checkpoint_secs: Option<i64>,
     /// Google OAuth client id: with its secret, offers "Sign in with Google" as a standard
     /// method (each tenant still switches it on). Redirect URL to register at Google:
     /// <public URL>/login/google/callback.
@@ -245,6 +310,8 @@ pub struct Config {
     pub plugin_timeout_secs: u64,
     /// The email-code method, unless switched off.
     pub email_code: Option<EmailCodeConfig>,
+    /// Audit chain signing and verification keys, and checkpoint periods.
+    pub audit: AuditChainSettings,
     /// Google and Facebook, when their client is configured.
     pub standard_providers: Vec<StandardProviderConfig>,
 }
@@ -393,6 +460,15 @@ impl Config {
             (None, Some(_)) => bail!("GATEHOUSE_FACEBOOK_CLIENT_SECRET is set but GATEHOUSE_FACEBOOK_CLIENT_ID is not"),
         }
         Ok(Config {
+            audit: AuditChainSettings {
+                signing_key: pick!(audit_signing_key).filter(|k| !k.trim().is_empty()),
+                signing_key_file: pick!(audit_signing_key_file),
+                verify_keys: pick!(audit_verify_keys)
+                    .map(|keys| keys.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned).collect())
+                    .unwrap_or_default(),
+                checkpoint_every: positive(pick!(audit_checkpoint_every).unwrap_or(1000), "audit checkpoint interval")?,
+                checkpoint_secs: positive(pick!(audit_checkpoint_secs).unwrap_or(300), "audit checkpoint period")?,
+            },
             standard_providers,
             email_code,
             listen,

@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+mod audit_cli;
 mod auth;
 mod config;
 mod dto;
@@ -58,6 +59,7 @@ fn main() -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Audit { command } => audit_cli::run(command, cli.config.as_deref()),
         Command::Projections {
             command: ProjectionsCommand::Rebuild,
             options,

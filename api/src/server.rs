@@ -105,6 +105,7 @@ async fn assemble(config: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<Gat
         .await
         .with_context(|| format!("cannot open the {} store", store_name(config)))?;
     let key = secret_key(config)?;
+    crate::audit_cli::start_chain(config, &key, &db).await?;
     let outbound = OutboundClient::new(OutboundPolicy {
         allow_private_networks: config.allow_private_networks,
         // Plain http only in the local testing mode that also opens private networks.
@@ -193,7 +194,7 @@ fn store_name(config: &Config) -> &'static str {
 
 /// The key for connection secrets: from configuration, or (SQLite only) from the data dir,
 /// generated there on first start.
-fn secret_key(config: &Config) -> anyhow::Result<SecretKey> {
+pub(crate) fn secret_key(config: &Config) -> anyhow::Result<SecretKey> {
     if let Some(text) = &config.secret_key {
         return SecretKey::from_base64(text).context("GATEHOUSE_SECRET_KEY is invalid");
     }

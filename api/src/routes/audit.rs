@@ -1,7 +1,7 @@
 //! The audit log API for compliance readers.
 
 use actix_web::{get, web, HttpResponse};
-use gatehouse_core::projections::AuditFilter;
+use gatehouse_core::projections::{audit_chain, AuditFilter};
 
 use crate::auth::Admin;
 use crate::dto::audit::{AuditEvent, AuditPage, AuditQuery};
@@ -102,4 +102,94 @@ pub async fn attempt_diagnostics(
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(crate::dto::audit::AttemptDiagnostics::from(found)))
+}
+
+/// The result of verifying a tenant's audit hash chain.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ChainVerification {
+    /// Tenant slug.
+    pub tenant: String,
+    /// True when every entry, every checkpoint signature and the chain head are intact.
+    pub ok: bool,
+    /// Entries recomputed (up to the first problem).
+    pub entries_checked: u64,
+    /// Checkpoints whose Ed25519 signature and head were checked.
+    pub checkpoints_checked: u64,
+    /// Chain position of the last entry checked.
+    pub head_position: i64,
+    /// Hex SHA-256 link hash at that position.
+    pub head_hash: String,
+    /// Position of the last signed checkpoint. Entries removed from the end after it are
+    /// detected only through the recorded chain head.
+    pub last_checkpoint_position: Option<i64>,
+    /// The first problem, when `ok` is false.
+    pub problem: Option<ChainProblem>,
+}
+
+/// The first problem found in a chain.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ChainProblem {
+    /// `altered` (content differs from what was chained), `removed` (missing entry or position
+    /// gap), `inserted` (an entry in no chain, or whose link does not fit and that no event
+    /// recorded), `reordered`, `truncated` (entries removed from the end),
+    /// `checkpoint_signature_invalid`, `checkpoint_unknown_key`, `checkpoint_mismatch`, or
+    /// `unprojected` (committed events of this store in no chain yet).
+    #[schema(example = "altered")]
+    pub kind: String,
+    /// Chain position of the bad entry or checkpoint.
+    pub position: Option<i64>,
+    /// Its audit event id (`id` in the events list), when the entry exists.
+    pub entry_id: Option<String>,
+    /// Its event key, when known.
+    pub event_key: Option<String>,
+    /// What is wrong.
+    pub detail: String,
+}
+
+/// Recomputes the tenant's audit hash chain from the stored entries, checks every signed
+/// checkpoint (Ed25519, against the configured key and the older keys kept for rotation) and
+/// that each checkpoint's head matches the recomputed chain, and names the first entry that
+/// was altered, removed, inserted or reordered. A broken chain is a 200 answer with `ok: false`.
+#[utoipa::path(tag = "audit", security(("bearer" = [])),
+    params(("slug" = String, Path, description = "Tenant slug")),
+    responses(
+        (status = 200, body = ChainVerification),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 503, body = Problem, content_type = "application/problem+json")))]
+#[get("/api/v1/tenants/{slug}/audit/verify")]
+pub async fn verify_chain(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    state.gatehouse.tenant(&slug).await?;
+    let Some(chain) = audit_chain::installed() else {
+        return Err(ApiError::Unavailable(gatehouse_core::store::StoreError::Database(
+            "the audit chain configuration is not installed".into(),
+        )));
+    };
+    let report = audit_chain::verify(state.gatehouse.db(), &slug, &chain.trusted).await?;
+    let problem = report.problem.map(|p| ChainProblem {
+        kind: serde_json::to_value(p.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        position: p.position,
+        entry_id: p.entry_id.map(|id| id.to_string()),
+        event_key: p.event_key,
+        detail: p.detail,
+    });
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(ChainVerification {
+            tenant: report.tenant,
+            ok: report.ok,
+            entries_checked: report.entries_checked,
+            checkpoints_checked: report.checkpoints_checked,
+            head_position: report.head_position,
+            head_hash: report.head_hash,
+            last_checkpoint_position: report.last_checkpoint_position,
+            problem,
+        }))
 }

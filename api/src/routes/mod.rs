@@ -25,6 +25,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(tenants::get_login_policy)
         .service(tenants::put_login_policy)
         .service(audit::list_events)
+        .service(audit::verify_chain)
         .service(audit::attempt_diagnostics)
         .service(browser::start)
         .service(browser::callback)

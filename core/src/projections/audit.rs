@@ -10,8 +10,8 @@ use crate::store::{Db, StoreError};
 pub const MAX_PAGE: i64 = 200;
 
 /// A row to write; `event_key` makes the write idempotent.
-#[derive(Debug, Default)]
-pub(crate) struct AuditRow {
+#[derive(Clone, Debug, Default)]
+pub struct AuditRow {
     pub event_key: String,
     pub tenant: String,
     pub time: i64,
@@ -30,32 +30,10 @@ pub(crate) struct AuditRow {
 }
 
 impl AuditRow {
+    /// Inserts the row (email lowercased) and appends it to its tenant's hash chain, in one
+    /// transaction (see `audit_chain`).
     pub(crate) async fn insert(&self, db: &Db) -> Result<(), StoreError> {
-        let sql = "INSERT INTO audit_log (event_key, tenant, time, type, attempt_id, \
-                   connection_id, protocol, outcome, reason, detail, email, user_id, actor, \
-                   client_ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-                   $12, $13, $14, $15) ON CONFLICT (event_key) DO NOTHING";
-        on_db!(db, |pool| {
-            sqlx::query(sql)
-                .bind(&self.event_key)
-                .bind(&self.tenant)
-                .bind(self.time)
-                .bind(&self.kind)
-                .bind(&self.attempt_id)
-                .bind(&self.connection_id)
-                .bind(&self.protocol)
-                .bind(&self.outcome)
-                .bind(&self.reason)
-                .bind(&self.detail)
-                .bind(self.email.as_ref().map(|e| e.to_lowercase()))
-                .bind(&self.user_id)
-                .bind(&self.actor)
-                .bind(&self.client_ip)
-                .bind(&self.user_agent)
-                .execute(pool)
-                .await?;
-        });
-        Ok(())
+        super::audit_chain::insert_chained(db, self).await
     }
 }
 

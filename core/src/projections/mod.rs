@@ -6,13 +6,14 @@
 //! tables and replays the whole event store in append order.
 
 mod audit;
+pub mod audit_chain;
 mod rebuild;
 mod views;
 
 use async_trait::async_trait;
 use cqrs_es::{Aggregate, EventEnvelope, Query};
 
-pub use audit::{AuditEntry, AuditFilter, AuditPage, AuditReader};
+pub use audit::{AuditEntry, AuditFilter, AuditPage, AuditReader, AuditRow};
 pub use rebuild::rebuild;
 
 use crate::domain::login_attempt::LoginAttempt;
