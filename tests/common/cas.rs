@@ -70,7 +70,11 @@ impl CasServer {
         page.assert_status(200);
         let mut form = hidden_inputs(&page.body);
         assert!(
-            form.iter().any(|(name, _)| name == "lt") && form.iter().any(|(name, _)| name == "csrfmiddlewaretoken"),
+            form.iter()
+                .any(|(name, _)| name == "lt")
+                && form
+                    .iter()
+                    .any(|(name, _)| name == "csrfmiddlewaretoken"),
             "the CAS login page has no login ticket or CSRF token: {}",
             page.describe()
         );
@@ -102,8 +106,14 @@ impl CasServer {
             gh.url,
             page.describe()
         );
-        assert!(query_param(&callback, "ticket").is_some(), "no ticket: {callback}");
-        assert!(query_param(&callback, "state").is_some(), "no state: {callback}");
+        assert!(
+            query_param(&callback, "ticket").is_some(),
+            "no ticket: {callback}"
+        );
+        assert!(
+            query_param(&callback, "state").is_some(),
+            "no state: {callback}"
+        );
         callback
     }
 }
@@ -144,7 +154,10 @@ pub fn cas_config(cas: &CasServer) -> Value {
 
 fn start() -> CasProcess {
     let dir = repo_root().join("tests/cas-server");
-    let log = std::env::temp_dir().join(format!("gatehouse-test-cas-server-{}.log", std::process::id()));
+    let log = std::env::temp_dir().join(format!(
+        "gatehouse-test-cas-server-{}.log",
+        std::process::id()
+    ));
     let stderr = File::create(&log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
     let mut child = Command::new("python3")
         .args(["cas-server.py", "--port", "0"])
@@ -154,8 +167,14 @@ fn start() -> CasProcess {
         .stderr(stderr)
         .spawn()
         .unwrap_or_else(|e| panic!("start python3 cas-server.py in {}: {e}", dir.display()));
-    let stdin = child.stdin.take().expect("CAS server stdin");
-    let stdout = child.stdout.take().expect("CAS server stdout");
+    let stdin = child
+        .stdin
+        .take()
+        .expect("CAS server stdin");
+    let stdout = child
+        .stdout
+        .take()
+        .expect("CAS server stdout");
     let (tx, rx) = mpsc::channel::<Value>();
     std::thread::spawn(move || {
         let mut sent = false;
@@ -174,8 +193,14 @@ fn start() -> CasProcess {
     match rx.recv_timeout(START_TIMEOUT) {
         Ok(ready) => {
             let server = CasServer {
-                cas_url: ready["cas_url"].as_str().expect("cas_url").to_owned(),
-                version: ready["version"].as_str().unwrap_or("unknown").to_owned(),
+                cas_url: ready["cas_url"]
+                    .as_str()
+                    .expect("cas_url")
+                    .to_owned(),
+                version: ready["version"]
+                    .as_str()
+                    .unwrap_or("unknown")
+                    .to_owned(),
                 log,
             };
             eprintln!("CAS server: {} at {}", server.version, server.cas_url);

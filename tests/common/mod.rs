@@ -52,12 +52,12 @@ use serde_json::{json, Value};
 use tokio::sync::OnceCell;
 use url::Url;
 
+pub mod cas;
+/// The plain OAuth 2.0 provider (tests/oauth2-idp) and OAuth 2.0 login helpers.
+pub mod oauth2;
 /// The SAML 2.0 IdP (tests/saml-idp) and SAML login helpers.
 pub mod saml;
 pub mod saml_xml;
-/// The plain OAuth 2.0 provider (tests/oauth2-idp) and OAuth 2.0 login helpers.
-pub mod oauth2;
-pub mod cas;
 /// A real SMTP server (tests/smtp-server, aiosmtpd) that collects the messages it receives.
 pub mod smtp;
 
@@ -438,9 +438,10 @@ fn node() -> String {
 /// every test binary (each fixture has its own lock file, named after its folder).
 pub fn npm_ci_once(dir: &Path, packages: &[&str]) {
     let installed = || {
-        packages
-            .iter()
-            .all(|p| dir.join(format!("node_modules/{p}/package.json")).exists())
+        packages.iter().all(|p| {
+            dir.join(format!("node_modules/{p}/package.json"))
+                .exists()
+        })
     };
     if installed() {
         return;
@@ -489,7 +490,12 @@ pub struct FixtureProcess {
 }
 
 /// Starts `node <script> <args>` in `dir` and waits for a JSON line holding `ready_key`.
-pub fn start_node_fixture(dir: &Path, script: &str, args: &[&std::ffi::OsStr], ready_key: &str) -> FixtureProcess {
+pub fn start_node_fixture(
+    dir: &Path,
+    script: &str,
+    args: &[&std::ffi::OsStr],
+    ready_key: &str,
+) -> FixtureProcess {
     let log = std::env::temp_dir().join(format!(
         "gatehouse-test-{}-{}.log",
         script.trim_end_matches(".mjs"),
@@ -505,8 +511,14 @@ pub fn start_node_fixture(dir: &Path, script: &str, args: &[&std::ffi::OsStr], r
         .stderr(stderr)
         .spawn()
         .unwrap_or_else(|e| panic!("start {} {script} in {}: {e}", node(), dir.display()));
-    let stdin = child.stdin.take().expect("fixture stdin");
-    let stdout = child.stdout.take().expect("fixture stdout");
+    let stdin = child
+        .stdin
+        .take()
+        .expect("fixture stdin");
+    let stdout = child
+        .stdout
+        .take()
+        .expect("fixture stdout");
 
     // Read the ready line, then keep draining stdout so the fixture never writes to a closed
     // pipe.
@@ -546,7 +558,12 @@ pub fn start_node_fixture(dir: &Path, script: &str, args: &[&std::ffi::OsStr], r
 fn start_idp() -> IdpProcess {
     let dir = repo_root().join("tests/idp");
     npm_ci_once(&dir, &["oidc-provider"]);
-    let fixture = start_node_fixture(&dir, "oidc-idp.mjs", &["--port".as_ref(), "0".as_ref()], "issuer");
+    let fixture = start_node_fixture(
+        &dir,
+        "oidc-idp.mjs",
+        &["--port".as_ref(), "0".as_ref()],
+        "issuer",
+    );
     let issuer = fixture.ready["issuer"]
         .as_str()
         .expect("issuer in the ready line")
@@ -1482,7 +1499,10 @@ pub fn run_gatehouse(
     });
     let deadline = Instant::now() + timeout;
     let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for gatehouse") {
+        if let Some(status) = child
+            .try_wait()
+            .expect("wait for gatehouse")
+        {
             break status;
         }
         if Instant::now() > deadline {
@@ -1518,7 +1538,12 @@ impl Gatehouse {
     /// Runs `gatehouse ARGS` (e.g. `projections rebuild`) with the same environment as this
     /// server, in its data dir.
     pub fn run(&self, args: &[&str]) -> RunOutput {
-        run_gatehouse(&self.env, self.data_dir.path(), args, Duration::from_secs(60))
+        run_gatehouse(
+            &self.env,
+            self.data_dir.path(),
+            args,
+            Duration::from_secs(60),
+        )
     }
 
     pub fn is_running(&mut self) -> bool {

@@ -17,10 +17,9 @@ use serde_json::{json, Value};
 use tokio::sync::OnceCell;
 
 use super::{
-    npm_ci_once, start_node_fixture,
-    client, get, repo_root, returns_to, unique, with_query_param, Gatehouse, Page, Tenant,
+    client, get, npm_ci_once, repo_root, returns_to, start_node_fixture, unique, with_query_param,
+    Gatehouse, Page, Tenant,
 };
-
 
 /// The test OAuth 2.0 provider, one per test binary.
 #[derive(Debug)]
@@ -252,7 +251,12 @@ pub async fn tenant_with_oauth2(gh: &Gatehouse, idp: &OAuth2Idp, mapping: Value)
 fn start() -> OAuth2IdpProcess {
     let dir = repo_root().join("tests/oauth2-idp");
     npm_ci_once(&dir, &["oauth2-mock-server"]);
-    let fixture = start_node_fixture(&dir, "oauth2-idp.mjs", &["--port".as_ref(), "0".as_ref()], "base_url");
+    let fixture = start_node_fixture(
+        &dir,
+        "oauth2-idp.mjs",
+        &["--port".as_ref(), "0".as_ref()],
+        "base_url",
+    );
     let (ready, log, child, stdin) = (fixture.ready, fixture.log, fixture.child, fixture.stdin);
     let base_url = ready["base_url"]
         .as_str()

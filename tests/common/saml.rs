@@ -12,9 +12,9 @@
 //! `openssl`.
 
 use std::fs;
-use std::time::{Duration, Instant};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::{json, Value};
@@ -25,7 +25,6 @@ use super::{
     client, get, npm_ci_once, post_form, query_param, repo_root, start_node_fixture, Gatehouse,
     Page,
 };
-
 
 /// The emailAddress NameID format saml-idp uses by default.
 pub const NAMEID_EMAIL: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";

@@ -10,11 +10,7 @@ use super::saml::{xml_attribute, SamlIdp};
 pub fn tag_end(text: &str, start: usize) -> usize {
     let bytes = text.as_bytes();
     let mut quote: Option<u8> = None;
-    for (i, &b) in bytes
-        .iter()
-        .enumerate()
-        .skip(start)
-    {
+    for (i, &b) in bytes.iter().enumerate().skip(start) {
         match quote {
             Some(q) if b == q => quote = None,
             Some(_) => {}
@@ -82,7 +78,8 @@ pub fn strip_signatures(xml: &str) -> String {
 /// expose the key; find the dir whose certificate is the shared IdP's.
 pub fn idp_key_files(idp: &SamlIdp) -> (PathBuf, PathBuf) {
     let temp = std::env::temp_dir();
-    let entries = std::fs::read_dir(&temp).unwrap_or_else(|e| panic!("read {}: {e}", temp.display()));
+    let entries =
+        std::fs::read_dir(&temp).unwrap_or_else(|e| panic!("read {}: {e}", temp.display()));
     for entry in entries.flatten() {
         let dir = entry.path();
         let named = entry
@@ -94,7 +91,9 @@ pub fn idp_key_files(idp: &SamlIdp) -> (PathBuf, PathBuf) {
         }
         let cert = dir.join("idp-cert.pem");
         let key = dir.join("idp-key.pem");
-        if std::fs::read_to_string(&cert).is_ok_and(|pem| pem == idp.certificate_pem()) && key.exists() {
+        if std::fs::read_to_string(&cert).is_ok_and(|pem| pem == idp.certificate_pem())
+            && key.exists()
+        {
             return (key, cert);
         }
     }
@@ -135,7 +134,11 @@ pub fn run(command: &mut Command, what: &str) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(output.status.success(), "{what} failed ({}): {text}", output.status);
+    assert!(
+        output.status.success(),
+        "{what} failed ({}): {text}",
+        output.status
+    );
     text
 }
 
@@ -172,7 +175,10 @@ pub fn resign_response(
             .arg("--sign")
             .arg("--privkey-pem")
             .arg(format!("{},{}", key.display(), cert.display()))
-            .args(["--id-attr:ID", "urn:oasis:names:tc:SAML:2.0:protocol:Response"])
+            .args([
+                "--id-attr:ID",
+                "urn:oasis:names:tc:SAML:2.0:protocol:Response",
+            ])
             .arg("--output")
             .arg(&signed_path)
             .arg(&template_path),
@@ -184,7 +190,10 @@ pub fn resign_response(
             .arg("--verify")
             .arg("--pubkey-cert-pem")
             .arg(cert)
-            .args(["--id-attr:ID", "urn:oasis:names:tc:SAML:2.0:protocol:Response"])
+            .args([
+                "--id-attr:ID",
+                "urn:oasis:names:tc:SAML:2.0:protocol:Response",
+            ])
             .arg(&signed_path),
         "xmlsec1 --verify of the re-signed response",
     );
@@ -213,8 +222,14 @@ pub fn xmlsec_verifies(xml: &str, cert_pem: &str) -> bool {
         .arg("--verify")
         .arg("--pubkey-cert-pem")
         .arg(&cert_path)
-        .args(["--id-attr:ID", "urn:oasis:names:tc:SAML:2.0:protocol:Response"])
-        .args(["--id-attr:ID", "urn:oasis:names:tc:SAML:2.0:assertion:Assertion"])
+        .args([
+            "--id-attr:ID",
+            "urn:oasis:names:tc:SAML:2.0:protocol:Response",
+        ])
+        .args([
+            "--id-attr:ID",
+            "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
+        ])
         .arg(&xml_path)
         .stdin(Stdio::null())
         .output()

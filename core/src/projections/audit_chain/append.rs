@@ -11,32 +11,25 @@ use crate::store::{now_millis, Db, StoreError};
 
 // Appending
 
-const HEAD_ENSURE: &str = "INSERT INTO audit_chain_heads (tenant, position, link_hash, \
-     checkpoint_position, checkpoint_time) VALUES ($1, 0, $2, 0, $3) ON CONFLICT (tenant) DO NOTHING";
+/// Creates the tenant's head if needed and returns it, locked: on PostgreSQL the upsert takes the
+/// row lock (a concurrent writer waits for it, then reads the committed head); on SQLite it is
+/// the transaction's first write, so the transaction holds the database's write lock.
+const LOCK_HEAD: &str = "INSERT INTO audit_chain_heads (tenant, position, link_hash, \
+     checkpoint_position, checkpoint_time) VALUES ($1, 0, $2, 0, $3) ON CONFLICT (tenant) \
+     DO UPDATE SET tenant = excluded.tenant \
+     RETURNING position, link_hash, checkpoint_position, checkpoint_time";
 const INSERT_ROW: &str = "INSERT INTO audit_log (event_key, tenant, time, type, attempt_id, \
      connection_id, protocol, outcome, reason, detail, email, user_id, actor, client_ip, \
      user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
      ON CONFLICT (event_key) DO NOTHING";
+/// An event already chained (a replay, or a rebuild of the read model) is not chained again.
 const INSERT_LINK: &str = "INSERT INTO audit_chain (tenant, position, event_key, entry_hash, \
-     link_hash) VALUES ($1, $2, $3, $4, $5)";
+     link_hash) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_key) DO NOTHING";
 const UPDATE_HEAD: &str = "UPDATE audit_chain_heads SET position = $2, link_hash = $3, \
      checkpoint_position = $4, checkpoint_time = $5 WHERE tenant = $1";
 const INSERT_CHECKPOINT: &str = "INSERT INTO audit_checkpoints (tenant, position, head_hash, \
      time, key_id, signature) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant, position) \
      DO NOTHING";
-
-fn head_select(db: &Db) -> &'static str {
-    match db {
-        Db::Sqlite(_) => {
-            "SELECT position, link_hash, checkpoint_position, checkpoint_time \
-                          FROM audit_chain_heads WHERE tenant = $1"
-        }
-        Db::Postgres(_) => {
-            "SELECT position, link_hash, checkpoint_position, checkpoint_time \
-                            FROM audit_chain_heads WHERE tenant = $1 FOR UPDATE"
-        }
-    }
-}
 
 /// A head as read under its lock.
 struct Head {
@@ -46,18 +39,13 @@ struct Head {
     checkpoint_time: i64,
 }
 
-/// Ensures and locks `$tenant`'s head inside `$tx`. On SQLite the ensuring INSERT is a write, so
-/// the transaction holds the database's write lock from its first statement on.
+/// Ensures and locks `$tenant`'s head inside `$tx` (see LOCK_HEAD).
 macro_rules! lock_head {
-    ($tx:ident, $db:expr, $tenant:expr, $now:expr) => {{
-        sqlx::query(HEAD_ENSURE)
+    ($tx:ident, $tenant:expr, $now:expr) => {{
+        let row = sqlx::query(LOCK_HEAD)
             .bind($tenant)
             .bind(&GENESIS[..])
             .bind($now)
-            .execute(&mut *$tx)
-            .await?;
-        let row = sqlx::query(head_select($db))
-            .bind($tenant)
             .fetch_one(&mut *$tx)
             .await?;
         let link: Vec<u8> = row.try_get(1)?;
@@ -72,20 +60,24 @@ macro_rules! lock_head {
 }
 
 /// Appends an entry after the locked `$head` (and signs a checkpoint when due), updating
-/// `$head` in memory; the caller writes it back with UPDATE_HEAD.
+/// `$head` in memory; the caller writes it back with UPDATE_HEAD. Evaluates to false when the
+/// event was already chained.
 macro_rules! append_link {
     ($tx:ident, $head:ident, $tenant:expr, $event_key:expr, $entry:expr, $policy:expr, $now:expr) => {{
         let position = $head.position + 1;
         let link = link_hash(&$head.link, position, &$entry);
-        sqlx::query(INSERT_LINK)
+        let added = sqlx::query(INSERT_LINK)
             .bind($tenant)
             .bind(position)
             .bind($event_key)
             .bind(&$entry[..])
             .bind(&link[..])
             .execute(&mut *$tx)
-            .await?;
-        $head.position = position;
+            .await?
+            .rows_affected()
+            == 1;
+        if added {
+            $head.position = position;
         $head.link = link;
         if let Some(policy) = $policy {
             let policy: &CheckpointPolicy = policy;
@@ -107,10 +99,12 @@ macro_rules! append_link {
                     .bind(&signature[..])
                     .execute(&mut *$tx)
                     .await?;
-                $head.checkpoint_position = position;
-                $head.checkpoint_time = $now;
+                    $head.checkpoint_position = position;
+                    $head.checkpoint_time = $now;
+                }
             }
         }
+        added
     }};
 }
 
@@ -161,16 +155,11 @@ pub(crate) async fn insert_chained(db: &Db, row: &AuditRow) -> Result<(), StoreE
     on_db!(db, |pool| {
         let mut tx = pool.begin().await?;
         let now = now_millis();
-        let mut head = lock_head!(tx, db, &row.tenant, now);
+        let mut head = lock_head!(tx, &row.tenant, now);
         bind_row!(sqlx::query(INSERT_ROW), row, &email)
             .execute(&mut *tx)
             .await?;
-        let chained = sqlx::query("SELECT 1 FROM audit_chain WHERE event_key = $1")
-            .bind(&row.event_key)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if chained.is_none() {
-            append_link!(tx, head, &row.tenant, &row.event_key, entry, policy, now);
+        if append_link!(tx, head, &row.tenant, &row.event_key, entry, policy, now) {
             write_head!(tx, &row.tenant, head);
         }
         tx.commit().await?;
@@ -210,7 +199,7 @@ async fn append_many(
             }
             let entry = content_of(row, email.as_deref()).hash();
             if !heads.contains_key(row.tenant.as_str()) {
-                let head = lock_head!(tx, db, &row.tenant, now);
+                let head = lock_head!(tx, &row.tenant, now);
                 heads.insert(row.tenant.as_str(), head);
             }
             let head = heads
@@ -286,7 +275,7 @@ pub async fn backfill(db: &Db) -> Result<u64, StoreError> {
         for row in &rows {
             let entry = content_of(row, row.email.as_deref()).hash();
             if !heads.contains_key(row.tenant.as_str()) {
-                let head = lock_head!(tx, db, &row.tenant, now);
+                let head = lock_head!(tx, &row.tenant, now);
                 heads.insert(row.tenant.as_str(), head);
             }
             let head = heads
@@ -324,7 +313,7 @@ pub async fn checkpoint_stale(db: &Db, policy: &CheckpointPolicy) -> Result<u64,
         on_db!(db, |pool| {
             let mut tx = pool.begin().await?;
             let now = now_millis();
-            let mut head = lock_head!(tx, db, tenant.as_str(), now);
+            let mut head = lock_head!(tx, tenant.as_str(), now);
             if head.position > head.checkpoint_position
                 && now - head.checkpoint_time >= policy.every_ms
             {

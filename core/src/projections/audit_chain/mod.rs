@@ -17,8 +17,9 @@
 //! The chain lives in `audit_chain` (position, event key, entry hash, link), apart from
 //! `audit_log`, so a projection rebuild leaves it in place and the rebuilt rows must fit it.
 //! An entry is chained in the same transaction that inserts its audit row, after locking the
-//! tenant's row in `audit_chain_heads` (`SELECT ... FOR UPDATE` on PostgreSQL; SQLite has one
-//! writer at a time), so nodes sharing one database never take the same position.
+//! tenant's row in `audit_chain_heads` (an upsert with `RETURNING`, which takes the row lock on
+//! PostgreSQL as `SELECT ... FOR UPDATE` would, in one round trip; SQLite has one writer at a
+//! time), so nodes sharing one database never take the same position.
 //!
 //! Every `every_entries` entries, and for a tenant whose head moved more than `every_ms` ago,
 //! a checkpoint signs the head with Ed25519 (ed25519-dalek): see [`checkpoint_message`].
