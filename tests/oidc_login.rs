@@ -244,6 +244,13 @@ async fn tenant_pages_and_admin_api(store: Store) {
         "{}",
         page.describe()
     );
+    // A made-up connection id is a plain 404 and records no attempt under that id.
+    let page = get(
+        &browser(),
+        &gh.url(&format!("/{}/sso/no-such-connection/start", tenant.slug)),
+    )
+    .await;
+    page.assert_status(404);
 
     let events = gh
         .audit_until(
@@ -253,6 +260,12 @@ async fn tenant_pages_and_admin_api(store: Store) {
             |ev| has_type(ev, "tenant.created") && has_type(ev, "tenant.connection.configured"),
         )
         .await;
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.to_string().contains("no-such-connection")),
+        "a made-up connection id was recorded: {events:#?}"
+    );
     let configured = one(&events, "tenant.connection.configured");
     assert_eq!(
         configured["connection_id"],

@@ -231,6 +231,16 @@ impl Gatehouse {
         let standard = standard_method_of(connection_id);
         let target = self.login_target(&tenant, connection_id);
         let method = standard.map_or("sso", StandardMethod::as_str);
+        if standard.is_none() && !tenant.connections.contains_key(connection_id) {
+            // A made-up connection id is not an attempt: nothing is recorded under it.
+            return Err(LoginFailure {
+                attempt_id: None,
+                reason: "connection_not_found".to_owned(),
+                detail: "no such connection".to_owned(),
+                class: RefusalClass::BadRequest,
+                sso: None,
+            });
+        }
         let protocol = target.as_ref().map(|t| t.protocol.clone());
         let attempt_id = self
             .start_attempt_by(slug, Some(connection_id), protocol.as_deref(), method, client)
