@@ -197,7 +197,7 @@ fn bench_audit(criterion: &mut Criterion, runtime: &Runtime, store: &str, db: &D
     for (name, filter) in filters {
         let filter = AuditFilter {
             tenant: tenant.clone(),
-            limit: 100,
+            limit: Some(100),
             ..filter
         };
         let rows = runtime

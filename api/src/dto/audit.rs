@@ -1,25 +1,41 @@
 use gatehouse_core::projections::AuditEntry;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
-/// Filters of the audit listing.
-#[derive(Debug, Deserialize, IntoParams)]
+/// Filters of the audit listing (read by `routes::audit::audit_filter`; documentation only).
+/// Every filter is optional and they combine with AND. A bad value, an unknown parameter or one
+/// given twice is a 422 problem whose `field` names the parameter (`/type`, `/cursor`...).
+#[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // read field by field from the query string, so no field is read here
 pub struct AuditQuery {
     /// Only events at or after this time (RFC 3339).
     pub from: Option<String>,
-    /// Only events before this time (RFC 3339).
+    /// Only events before this time (RFC 3339); must be later than `from`.
     pub to: Option<String>,
-    /// Event type, exact (`login.failed`) or a prefix ending in `.` (`login.`).
-    #[serde(rename = "type")]
+    /// Event type, exact (`login.failed`) or a prefix ending in `.` (`login.`,
+    /// `tenant.connection.`).
     #[param(rename = "type")]
     pub kind: Option<String>,
-    /// Email, exact match, case-insensitive.
-    pub email: Option<String>,
     /// `succeeded` or `failed`.
     pub outcome: Option<String>,
-    /// `next_cursor` of the previous page.
+    /// Reason code, such as `state_mismatch` or `email_domain_not_allowed`.
+    pub reason: Option<String>,
+    /// Email, exact match, case-insensitive.
+    pub email: Option<String>,
+    /// Gatehouse user id (UUID).
+    pub user: Option<String>,
+    /// Connection id.
+    pub connection: Option<String>,
+    /// Protocol of the connection (`oidc`, `saml`, `oauth2`, `cas`...).
+    pub protocol: Option<String>,
+    /// Client IP address (IPv4 or IPv6, any notation).
+    pub client_ip: Option<String>,
+    /// `newest` (default) or `oldest` first. Oldest first with a `cursor` lists what was
+    /// recorded after that cursor: a SIEM polls with the `next_cursor` of its last answer and
+    /// never misses an entry, whatever order concurrent writers commit in.
+    pub order: Option<String>,
+    /// `next_cursor` of the previous answer (opaque).
     pub cursor: Option<String>,
     /// Page size, 1–200 (default 50).
     pub limit: Option<i64>,
@@ -90,12 +106,13 @@ impl From<AuditEntry> for AuditEvent {
     }
 }
 
-/// A page of audit events, newest first.
+/// A page of audit events.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditPage {
-    /// Events, newest first.
+    /// Events, in the requested order.
     pub events: Vec<AuditEvent>,
-    /// Pass as `cursor` for the next, older page; null on the last page.
+    /// Pass as `cursor` for the next page. Newest first: null on the last page. Oldest first:
+    /// set once anything matched, to poll for what is recorded later.
     pub next_cursor: Option<String>,
 }
 

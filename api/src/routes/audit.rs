@@ -1,16 +1,22 @@
 //! The audit log API for compliance readers.
 
-use actix_web::{get, web, HttpResponse};
-use gatehouse_core::projections::{audit_chain, AuditFilter};
+use std::net::IpAddr;
+
+use actix_web::{get, web, HttpRequest, HttpResponse};
+use gatehouse_core::ids::ConnectionId;
+use gatehouse_core::projections::{
+    audit_chain, AuditCursor, AuditFilter, AuditOrder, KindFilter, MAX_PAGE,
+};
 
 use crate::auth::Admin;
 use crate::dto::audit::{AuditEvent, AuditPage, AuditQuery};
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 
-/// A tenant's audit events, newest first: login attempts with their outcome and reason,
-/// sessions, and configuration changes with the acting credential. Served from the audit
-/// read model with cursor pagination.
+/// A tenant's audit events, newest first by default: login attempts with their outcome and
+/// reason, sessions, and configuration changes with the acting credential. Served from the
+/// audit read model with cursor pagination; `order=oldest` with a cursor gives what was recorded
+/// since it (tail mode for a SIEM polling).
 #[utoipa::path(tag = "audit", security(("bearer" = [])),
     params(("slug" = String, Path, description = "Tenant slug"), AuditQuery),
     responses(
@@ -23,62 +29,214 @@ pub async fn list_events(
     state: web::Data<AppState>,
     _admin: Admin,
     slug: web::Path<String>,
-    query: web::Query<AuditQuery>,
+    request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
     state.gatehouse.tenant(&slug).await?;
-    let filter = AuditFilter {
-        tenant: slug.into_inner(),
-        from_ms: parse_time(query.from.as_deref(), "from")?,
-        to_ms: parse_time(query.to.as_deref(), "to")?,
-        kind: match query.kind {
-            Some(kind) if valid_kind(&kind) => Some(kind),
-            Some(_) => return Err(ApiError::invalid("/type", "an event type such as login.failed, or a prefix such as login.")),
-            None => None,
-        },
-        email: query.email.filter(|e| !e.is_empty()),
-        outcome: match query.outcome.as_deref() {
-            None => None,
-            Some(o @ ("succeeded" | "failed")) => Some(o.to_owned()),
-            Some(_) => return Err(ApiError::invalid("/outcome", "must be succeeded or failed")),
-        },
-        before_id: match query.cursor.as_deref() {
-            None => None,
-            Some(cursor) => Some(
-                cursor
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|c| *c > 0)
-                    .ok_or_else(|| ApiError::invalid("/cursor", "not a cursor from this API"))?,
-            ),
-        },
-        limit: match query.limit {
-            None => 50,
-            Some(limit @ 1..=200) => limit,
-            Some(_) => return Err(ApiError::invalid("/limit", "must be between 1 and 200")),
-        },
-    };
-    let page = state.gatehouse.audit().page(&filter).await?;
+    let (filter, _) = audit_filter(&slug, request.query_string(), &[])?;
+
+    let page = state
+        .gatehouse
+        .audit()
+        .page(&filter)
+        .await?;
     Ok(HttpResponse::Ok().json(AuditPage {
-        events: page.entries.into_iter().map(AuditEvent::from).collect(),
-        next_cursor: page.next_before_id.map(|id| id.to_string()),
+        events: page
+            .entries
+            .into_iter()
+            .map(AuditEvent::from)
+            .collect(),
+        next_cursor: page.next.map(AuditCursor::encode),
     }))
 }
 
-fn parse_time(value: Option<&str>, field: &str) -> Result<Option<i64>, ApiError> {
-    value
-        .map(|text| {
-            chrono::DateTime::parse_from_rfc3339(text)
-                .map(|t| t.timestamp_millis())
-                .map_err(|_| ApiError::invalid(&format!("/{field}"), "must be an RFC 3339 time"))
-        })
-        .transpose()
+/// The query parameters [`audit_filter`] reads (documented by [`AuditQuery`]).
+pub const FILTER_PARAMETERS: &[&str] = &[
+    "from",
+    "to",
+    "type",
+    "outcome",
+    "reason",
+    "email",
+    "user",
+    "connection",
+    "protocol",
+    "client_ip",
+    "order",
+    "cursor",
+    "limit",
+];
+
+/// Reads an audit filter for `tenant` from a raw query string (the parameters of
+/// [`AuditQuery`]), checking every value. Parameters named in `extra` are not filters: their
+/// raw values are returned, in order, for the caller to check. Any other parameter, a parameter
+/// given twice, or a bad value is a 422 problem naming each field at fault (`/type`,
+/// `/cursor`...); nothing a client sends leads to a 500.
+pub fn audit_filter(
+    tenant: &str,
+    query: &str,
+    extra: &[&str],
+) -> Result<(AuditFilter, Vec<(String, String)>), ApiError> {
+    let mut filter = AuditFilter::tenant(tenant);
+    let mut extras = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    let mut problems: Vec<(String, String)> = Vec::new();
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        let field = pointer(&key);
+        if seen.contains(&key.to_string()) {
+            problems.push((field, "given more than once".into()));
+            continue;
+        }
+        seen.push(key.to_string());
+        if extra.contains(&key.as_ref()) {
+            extras.push((key.into_owned(), value.into_owned()));
+            continue;
+        }
+        if let Err(detail) = read_parameter(&mut filter, &key, &value) {
+            problems.push((field, detail));
+        }
+    }
+    if let (Some(from), Some(to)) = (filter.from_ms, filter.to_ms) {
+        if to <= from {
+            problems.push(("/to".into(), "must be later than from".into()));
+        }
+    }
+
+    match problems.len() {
+        0 => Ok((filter, extras)),
+        1 => {
+            let (field, detail) = problems.remove(0);
+            Err(ApiError::invalid(&field, detail))
+        }
+        _ => Err(ApiError::InvalidFields(problems)),
+    }
 }
 
-fn valid_kind(kind: &str) -> bool {
-    !kind.is_empty()
-        && kind.len() <= 64
-        && kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_')
+/// Longest text accepted in a filter value (emails are at most 320 characters).
+const MAX_VALUE: usize = 320;
+
+fn read_parameter(filter: &mut AuditFilter, key: &str, value: &str) -> Result<(), String> {
+    if value.len() > MAX_VALUE {
+        return Err(format!("longer than {MAX_VALUE} characters"));
+    }
+    match key {
+        "from" => filter.from_ms = Some(parse_time(value)?),
+        "to" => filter.to_ms = Some(parse_time(value)?),
+        "type" => {
+            filter.kind = Some(parse_kind(value).ok_or(
+                "an event type such as login.failed, or a prefix ending in a dot such as login.",
+            )?)
+        }
+        "outcome" => {
+            filter.outcome = match value {
+                "succeeded" | "failed" => Some(value.to_owned()),
+                _ => return Err("must be succeeded or failed".into()),
+            }
+        }
+        "reason" => {
+            filter.reason = Some(
+                code(value, 64)
+                    .ok_or("a reason code: 1 to 64 lowercase letters, digits and underscores")?,
+            )
+        }
+        "email" => {
+            if value.is_empty() || value.chars().any(char::is_control) {
+                return Err("an email address".into());
+            }
+            filter.email = Some(value.to_lowercase());
+        }
+        "user" => {
+            let id = uuid::Uuid::parse_str(value).map_err(|_| "a user id (UUID)")?;
+            filter.user_id = Some(id.hyphenated().to_string());
+        }
+        "connection" => {
+            let id = ConnectionId::parse(value).map_err(|e| format!("a connection id: {e}"))?;
+            filter.connection_id = Some(id.to_string());
+        }
+        "protocol" => {
+            filter.protocol = Some(
+                code(value, 32)
+                    .ok_or("a protocol name: 1 to 32 lowercase letters, digits and underscores")?,
+            )
+        }
+        "client_ip" => {
+            let ip: IpAddr = value
+                .parse()
+                .map_err(|_| "an IPv4 or IPv6 address")?;
+            filter.client_ip = Some(ip.to_string());
+        }
+        "order" => {
+            filter.order = match value {
+                "newest" => AuditOrder::NewestFirst,
+                "oldest" => AuditOrder::OldestFirst,
+                _ => return Err("must be newest or oldest".into()),
+            }
+        }
+        "cursor" => {
+            filter.cursor = Some(
+                AuditCursor::decode(value)
+                    .ok_or("not a cursor from this API (pass next_cursor unchanged)")?,
+            )
+        }
+        "limit" => {
+            filter.limit = match value.parse::<i64>() {
+                Ok(limit @ 1..=MAX_PAGE) => Some(limit),
+                _ => return Err(format!("a page size from 1 to {MAX_PAGE}")),
+            }
+        }
+        _ => {
+            return Err(format!(
+                "not a parameter of this route; known: {}",
+                FILTER_PARAMETERS.join(", ")
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// The JSON pointer naming a query parameter (RFC 6901 escapes; a hostile name is cut short).
+fn pointer(key: &str) -> String {
+    let short: String = key.chars().take(64).collect();
+    format!(
+        "/{}",
+        short
+            .replace('~', "~0")
+            .replace('/', "~1")
+    )
+}
+
+fn parse_time(text: &str) -> Result<i64, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp_millis())
+        .map_err(|_| "an RFC 3339 time such as 2026-12-04T10:00:00Z".into())
+}
+
+/// An exact type (`login.failed`) or a prefix ending in a dot (`login.`, `tenant.connection.`):
+/// dot-separated words of lowercase letters, digits and underscores.
+fn parse_kind(text: &str) -> Option<KindFilter> {
+    let (body, prefix) = match text.strip_suffix('.') {
+        Some(body) => (body, true),
+        None => (text, false),
+    };
+    let words_ok = !body.is_empty()
+        && text.len() <= 64
+        && body
+            .split('.')
+            .all(|word| code(word, 64).is_some());
+    match (words_ok, prefix) {
+        (false, _) => None,
+        (true, true) => Some(KindFilter::Prefix(text.to_owned())),
+        (true, false) => Some(KindFilter::Exact(text.to_owned())),
+    }
+}
+
+/// `text` when it is 1 to `max` lowercase ASCII letters, digits and underscores.
+fn code(text: &str, max: usize) -> Option<String> {
+    let ok = !text.is_empty()
+        && text.len() <= max
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    ok.then(|| text.to_owned())
 }
 
 /// What the identity provider sent for a refused attempt, decoded by the protocol plugin with
@@ -98,7 +256,10 @@ pub async fn attempt_diagnostics(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (slug, attempt_id) = path.into_inner();
-    let found = state.gatehouse.attempt_diagnostics(&slug, &attempt_id).await?;
+    let found = state
+        .gatehouse
+        .attempt_diagnostics(&slug, &attempt_id)
+        .await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(crate::dto::audit::AttemptDiagnostics::from(found)))
@@ -165,9 +326,11 @@ pub async fn verify_chain(
 ) -> Result<HttpResponse, ApiError> {
     state.gatehouse.tenant(&slug).await?;
     let Some(chain) = audit_chain::installed() else {
-        return Err(ApiError::Unavailable(gatehouse_core::store::StoreError::Database(
-            "the audit chain configuration is not installed".into(),
-        )));
+        return Err(ApiError::Unavailable(
+            gatehouse_core::store::StoreError::Database(
+                "the audit chain configuration is not installed".into(),
+            ),
+        ));
     };
     let report = audit_chain::verify(state.gatehouse.db(), &slug, &chain.trusted).await?;
     let problem = report.problem.map(|p| ChainProblem {

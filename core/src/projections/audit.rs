@@ -1,5 +1,7 @@
 //! The audit log read model: one row per event worth auditing, newest first by row id.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use serde::Serialize;
 use sqlx::Row;
 
@@ -30,8 +32,8 @@ pub struct AuditRow {
 }
 
 impl AuditRow {
-    /// Inserts the row (email lowercased) and appends it to its tenant's hash chain, in one
-    /// transaction (see `audit_chain`).
+    /// Inserts the row (email lowercased) and appends it to its tenant's hash chain, inside the
+    /// projection transaction of `conn` (see `audit_chain`).
     pub(crate) async fn insert(&self, db: &Db) -> Result<(), StoreError> {
         super::audit_chain::insert_chained(db, self).await
     }
@@ -72,7 +74,71 @@ pub struct AuditEntry {
     pub user_agent: Option<String>,
 }
 
-/// Filters for one page of a tenant's audit log, newest first.
+/// Which end of the log a page starts from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AuditOrder {
+    /// Newest first (the default): a cursor pages back into older entries.
+    #[default]
+    NewestFirst,
+    /// Oldest first: a cursor gives the entries recorded after it, the "since this cursor" mode
+    /// a SIEM polls with.
+    OldestFirst,
+}
+
+/// The type filter: one exact type, or every type under a dotted prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KindFilter {
+    /// Exactly this type (`login.failed`).
+    Exact(String),
+    /// Every type starting with this prefix, which ends in `.` (`login.`).
+    Prefix(String),
+}
+
+/// A place in a tenant's audit log, opaque to clients. Entries are ordered by their position
+/// in the log; a page continues strictly after (or, newest first, before) the cursor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuditCursor(i64);
+
+const CURSOR_PREFIX: &str = "c1_";
+
+impl AuditCursor {
+    /// The cursor at an entry's position in its tenant's log.
+    pub fn at(position: i64) -> Self {
+        AuditCursor(position)
+    }
+
+    /// The position the cursor stands at.
+    pub fn position(self) -> i64 {
+        self.0
+    }
+
+    /// The opaque text handed to clients.
+    pub fn encode(self) -> String {
+        format!(
+            "{CURSOR_PREFIX}{}",
+            URL_SAFE_NO_PAD.encode(self.0.to_be_bytes())
+        )
+    }
+
+    /// Reads a cursor made by [`AuditCursor::encode`]; `None` for anything else (never panics,
+    /// whatever the input).
+    pub fn decode(text: &str) -> Option<Self> {
+        let body = text.strip_prefix(CURSOR_PREFIX)?;
+        if body.len() != 11 {
+            return None;
+        }
+        let bytes: [u8; 8] = URL_SAFE_NO_PAD
+            .decode(body)
+            .ok()?
+            .try_into()
+            .ok()?;
+        let position = i64::from_be_bytes(bytes);
+        (position >= 0).then_some(AuditCursor(position))
+    }
+}
+
+/// Filters over one tenant's audit log, shared by the page, export and summary readers. Every
+/// field is ANDed; values are bound as SQL parameters, never spliced into the text.
 #[derive(Clone, Debug, Default)]
 pub struct AuditFilter {
     /// Tenant slug (always required).
@@ -81,25 +147,155 @@ pub struct AuditFilter {
     pub from_ms: Option<i64>,
     /// Only entries before this time (Unix ms).
     pub to_ms: Option<i64>,
-    /// Exact type, or a prefix when it ends with `.` (`login.`).
-    pub kind: Option<String>,
-    /// Exact email, compared lowercased.
-    pub email: Option<String>,
-    /// `succeeded` or `failed`.
+    /// Exact type, or every type under a prefix.
+    pub kind: Option<KindFilter>,
+    /// Outcome (`succeeded` or `failed`).
     pub outcome: Option<String>,
-    /// Only entries older than this cursor (an entry id).
-    pub before_id: Option<i64>,
-    /// Page size, 1..=200.
-    pub limit: i64,
+    /// Stable reason code.
+    pub reason: Option<String>,
+    /// Email, compared lowercased.
+    pub email: Option<String>,
+    /// Gatehouse user id.
+    pub user_id: Option<String>,
+    /// Connection id.
+    pub connection_id: Option<String>,
+    /// Protocol of the connection.
+    pub protocol: Option<String>,
+    /// Client IP, in the canonical text form (`std::net::IpAddr`'s `Display`).
+    pub client_ip: Option<String>,
+    /// Newest or oldest first.
+    pub order: AuditOrder,
+    /// Continue after this cursor, in `order`.
+    pub cursor: Option<AuditCursor>,
+    /// Page size, 1..=200; `None` is the default page of 50 (an export reads without a limit).
+    pub limit: Option<i64>,
 }
 
-/// A page and the cursor of the next, older page.
+/// A value bound to a `$n` placeholder of [`AuditFilter::where_clause`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SqlParam {
+    /// A bigint.
+    Int(i64),
+    /// A text value.
+    Text(String),
+}
+
+/// The column that orders a tenant's log and that cursors point into.
+const ORDER_COLUMN: &str = "id";
+
+impl AuditFilter {
+    /// A filter for every entry of `tenant`, newest first.
+    pub fn tenant(tenant: impl Into<String>) -> Self {
+        AuditFilter {
+            tenant: tenant.into(),
+            ..AuditFilter::default()
+        }
+    }
+
+    /// The SQL condition over `audit_log`'s columns, starting with ` WHERE tenant = $n` where
+    /// `n` is `first_param`, and the values to bind to `$first_param`.. in order (bind them with
+    /// [`bind_params`]). Includes the cursor; not the order or the limit (see
+    /// [`AuditFilter::order_by`]). Valid SQL on both stores.
+    pub fn where_clause(&self, first_param: usize) -> (String, Vec<SqlParam>) {
+        let mut sql = String::new();
+        let mut params = Vec::new();
+        let mut push = |clause: &str, param: SqlParam| {
+            let n = first_param + params.len();
+            params.push(param);
+            if n == first_param {
+                sql.push_str(&format!(" WHERE {clause} ${n}"));
+            } else {
+                sql.push_str(&format!(" AND {clause} ${n}"));
+            }
+        };
+        push("tenant =", SqlParam::Text(self.tenant.clone()));
+        if let Some(from) = self.from_ms {
+            push("time >=", SqlParam::Int(from));
+        }
+        if let Some(to) = self.to_ms {
+            push("time <", SqlParam::Int(to));
+        }
+        match &self.kind {
+            Some(KindFilter::Exact(kind)) => push("type =", SqlParam::Text(kind.clone())),
+            Some(KindFilter::Prefix(prefix)) => {
+                // `_` and `%` are LIKE wildcards: escape them (and the escape character).
+                let escaped = prefix
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                let n = first_param + params.len();
+                params.push(SqlParam::Text(format!("{escaped}%")));
+                sql.push_str(&format!(" AND type LIKE ${n} ESCAPE '\\'"));
+            }
+            None => {}
+        }
+        let mut push = |clause: &str, param: SqlParam| {
+            let n = first_param + params.len();
+            params.push(param);
+            sql.push_str(&format!(" AND {clause} ${n}"));
+        };
+        for (column, value) in [
+            ("outcome", &self.outcome),
+            ("reason", &self.reason),
+            ("user_id", &self.user_id),
+            ("connection_id", &self.connection_id),
+            ("protocol", &self.protocol),
+            ("client_ip", &self.client_ip),
+        ] {
+            if let Some(value) = value {
+                push(&format!("{column} ="), SqlParam::Text(value.clone()));
+            }
+        }
+        if let Some(email) = &self.email {
+            push("email =", SqlParam::Text(email.to_lowercase()));
+        }
+        if let Some(cursor) = self.cursor {
+            let clause = match self.order {
+                AuditOrder::NewestFirst => format!("{ORDER_COLUMN} <"),
+                AuditOrder::OldestFirst => format!("{ORDER_COLUMN} >"),
+            };
+            push(&clause, SqlParam::Int(cursor.position()));
+        }
+        (sql, params)
+    }
+
+    /// ` ORDER BY ...` for this filter's order (the cursor column).
+    pub fn order_by(&self) -> String {
+        match self.order {
+            AuditOrder::NewestFirst => format!(" ORDER BY {ORDER_COLUMN} DESC"),
+            AuditOrder::OldestFirst => format!(" ORDER BY {ORDER_COLUMN} ASC"),
+        }
+    }
+}
+
+/// Binds `params` to `query` in order, on either store.
+pub fn bind_params<'q, DB>(
+    mut query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    params: &'q [SqlParam],
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    for param in params {
+        query = match param {
+            SqlParam::Int(value) => query.bind(*value),
+            SqlParam::Text(value) => query.bind(value.as_str()),
+        };
+    }
+    query
+}
+
+/// A page and the cursor to continue from.
 #[derive(Clone, Debug)]
 pub struct AuditPage {
-    /// Entries, newest first.
+    /// Entries, in the filter's order.
     pub entries: Vec<AuditEntry>,
-    /// Cursor for the next page, if there may be more.
-    pub next_before_id: Option<i64>,
+    /// Where the next page starts. Newest first: `None` once the oldest entry was served.
+    /// Oldest first: always set once any entry matched (the last one served, or the filter's
+    /// cursor when nothing newer matched yet), so a poller keeps it and asks again.
+    pub next: Option<AuditCursor>,
 }
 
 /// Reads the audit log.
@@ -107,10 +303,9 @@ pub struct AuditReader {
     db: Db,
 }
 
-enum Param {
-    Int(i64),
-    Text(String),
-}
+/// The columns of [`AuditEntry`], in `audit_log`.
+pub const ENTRY_COLUMNS: &str = "id, time, tenant, type, attempt_id, connection_id, protocol, \
+     outcome, reason, detail, email, user_id, actor, client_ip, user_agent";
 
 impl AuditReader {
     /// A reader over `db`.
@@ -118,54 +313,23 @@ impl AuditReader {
         AuditReader { db }
     }
 
-    /// One page, newest first. Served by the `audit_log` indexes; no event replay.
+    /// One page in the filter's order. Served by the `audit_log` indexes; no event replay.
     pub async fn page(&self, filter: &AuditFilter) -> Result<AuditPage, StoreError> {
-        let limit = filter.limit.clamp(1, MAX_PAGE);
-        let mut sql = String::from(
-            "SELECT id, time, tenant, type, attempt_id, connection_id, protocol, outcome, \
-             reason, detail, email, user_id, actor, client_ip, user_agent FROM audit_log \
-             WHERE tenant = $1",
+        let limit = filter
+            .limit
+            .unwrap_or(DEFAULT_PAGE)
+            .clamp(1, MAX_PAGE);
+        let (condition, params) = filter.where_clause(1);
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS} FROM audit_log{condition}{} LIMIT {}",
+            filter.order_by(),
+            limit + 1
         );
-        let mut params = vec![Param::Text(filter.tenant.clone())];
-        let mut push = |clause: &str, param: Param| {
-            params.push(param);
-            sql.push_str(&format!(" AND {clause} ${}", params.len()));
-        };
-        if let Some(from) = filter.from_ms {
-            push("time >=", Param::Int(from));
-        }
-        if let Some(to) = filter.to_ms {
-            push("time <", Param::Int(to));
-        }
-        match filter.kind.as_deref() {
-            Some(prefix) if prefix.ends_with('.') => {
-                // Type names are [a-z._] only (checked by the API), so LIKE wildcards cannot
-                // appear in them.
-                push("type LIKE", Param::Text(format!("{prefix}%")));
-            }
-            Some(kind) => push("type =", Param::Text(kind.to_owned())),
-            None => {}
-        }
-        if let Some(email) = &filter.email {
-            push("email =", Param::Text(email.to_lowercase()));
-        }
-        if let Some(outcome) = &filter.outcome {
-            push("outcome =", Param::Text(outcome.clone()));
-        }
-        if let Some(before) = filter.before_id {
-            push("id <", Param::Int(before));
-        }
-        sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", limit + 1));
 
         let mut entries = on_db!(&self.db, |pool| {
-            let mut query = sqlx::query(&sql);
-            for param in &params {
-                query = match param {
-                    Param::Int(value) => query.bind(*value),
-                    Param::Text(value) => query.bind(value.as_str()),
-                };
-            }
-            let rows = query.fetch_all(pool).await?;
+            let rows = bind_params(sqlx::query(&sql), &params)
+                .fetch_all(pool)
+                .await?;
             let mut entries = Vec::with_capacity(rows.len());
             for row in rows {
                 entries.push(AuditEntry {
@@ -190,14 +354,88 @@ impl AuditReader {
         });
         let more = entries.len() as i64 > limit;
         entries.truncate(limit as usize);
-        let next_before_id = if more {
-            entries.last().map(|e| e.id)
-        } else {
-            None
+        let last = entries
+            .last()
+            .map(|e| AuditCursor::at(e.id));
+        let next = match filter.order {
+            AuditOrder::NewestFirst if more => last,
+            AuditOrder::NewestFirst => None,
+            AuditOrder::OldestFirst => last.or(filter.cursor),
         };
-        Ok(AuditPage {
-            entries,
-            next_before_id,
-        })
+        Ok(AuditPage { entries, next })
+    }
+}
+
+/// Page size when the filter names none.
+pub const DEFAULT_PAGE: i64 = 50;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_and_refuses_anything_else() {
+        for position in [0, 1, 42, i64::MAX] {
+            let cursor = AuditCursor::at(position);
+            assert_eq!(AuditCursor::decode(&cursor.encode()), Some(cursor));
+        }
+        let good = AuditCursor::at(7).encode();
+        for bad in [
+            "",
+            "7",
+            "c1_",
+            &good[..good.len() - 1],
+            &format!("{good}A"),
+            "c1_'; DROP TABLE audit_log;--",
+            "c1_/////////w",
+            &AuditCursor(-1).encode(),
+        ] {
+            assert_eq!(AuditCursor::decode(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn where_clause_numbers_every_parameter_in_order() {
+        let filter = AuditFilter {
+            from_ms: Some(10),
+            to_ms: Some(20),
+            kind: Some(KindFilter::Prefix("login.".into())),
+            outcome: Some("failed".into()),
+            reason: Some("state_mismatch".into()),
+            email: Some("A@Example.COM".into()),
+            user_id: Some("u".into()),
+            connection_id: Some("c".into()),
+            protocol: Some("oidc".into()),
+            client_ip: Some("192.0.2.1".into()),
+            order: AuditOrder::OldestFirst,
+            cursor: Some(AuditCursor::at(5)),
+            ..AuditFilter::tenant("acme")
+        };
+
+        let (sql, params) = filter.where_clause(3);
+
+        assert_eq!(
+            sql,
+            " WHERE tenant = $3 AND time >= $4 AND time < $5 AND type LIKE $6 ESCAPE '\\' \
+             AND outcome = $7 AND reason = $8 AND user_id = $9 AND connection_id = $10 \
+             AND protocol = $11 AND client_ip = $12 AND email = $13 AND id > $14"
+        );
+        assert_eq!(params.len(), 12);
+        assert_eq!(params[3], SqlParam::Text("login.%".into()));
+        assert_eq!(params[10], SqlParam::Text("a@example.com".into()));
+        assert_eq!(params[11], SqlParam::Int(5));
+        assert_eq!(filter.order_by(), " ORDER BY id ASC");
+    }
+
+    #[test]
+    fn prefix_escapes_like_wildcards() {
+        let filter = AuditFilter {
+            kind: Some(KindFilter::Prefix("user_x.".into())),
+            ..AuditFilter::tenant("acme")
+        };
+
+        let (_, params) = filter.where_clause(1);
+
+        assert_eq!(params[1], SqlParam::Text("user\\_x.%".into()));
     }
 }

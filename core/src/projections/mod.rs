@@ -13,7 +13,10 @@ mod views;
 use async_trait::async_trait;
 use cqrs_es::{Aggregate, EventEnvelope, Query};
 
-pub use audit::{AuditEntry, AuditFilter, AuditPage, AuditReader, AuditRow};
+pub use audit::{
+    bind_params, AuditCursor, AuditEntry, AuditFilter, AuditOrder, AuditPage, AuditReader, AuditRow,
+    KindFilter, SqlParam, DEFAULT_PAGE, ENTRY_COLUMNS, MAX_PAGE,
+};
 pub use rebuild::rebuild;
 
 use crate::domain::login_attempt::LoginAttempt;
