@@ -1,5 +1,6 @@
 //! Request and response bodies of the JSON API, with their OpenAPI schemas.
 
 pub mod audit;
+pub mod config_history;
 pub mod session;
 pub mod tenants;

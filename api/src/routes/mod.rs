@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod browser;
+pub mod config_history;
 pub mod health;
 pub mod plugins;
 pub mod session;
@@ -24,6 +25,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(tenants::delete_connection)
         .service(tenants::get_login_policy)
         .service(tenants::put_login_policy)
+        .service(config_history::config_at)
+        .service(config_history::config_diff)
         .service(audit::list_events)
         .service(audit::verify_chain)
         .service(audit::attempt_diagnostics)

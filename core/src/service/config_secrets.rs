@@ -46,6 +46,19 @@ pub fn open(
     Ok(())
 }
 
+/// Opens one stored secret field value (`{"$sealed": ...}`) of `tenant`'s connection `conn`
+/// at `pointer`; `None` when it is not a sealed value or does not open with `key`.
+pub fn open_value(
+    key: &SecretKey,
+    value: &Value,
+    tenant: &str,
+    conn: &str,
+    pointer: &str,
+) -> Option<Zeroizing<String>> {
+    let sealed: SealedSecret = serde_json::from_value(value.get(SEALED)?.clone()).ok()?;
+    key.open(&sealed, &context(tenant, conn, pointer)).ok()
+}
+
 #[cfg(test)]
 /// True when the field at `pointer` holds a sealed secret.
 pub fn is_sealed(config: &Value, pointer: &str) -> bool {

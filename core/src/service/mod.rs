@@ -2,6 +2,7 @@
 //! `api` crate turns these results into pages, redirects and problem documents.
 
 mod admin;
+mod config_history;
 mod config_secrets;
 mod diagnostics;
 mod discovery;
@@ -19,6 +20,9 @@ use std::sync::Arc;
 use gatehouse_plugin_sdk::CallbackBinding;
 
 pub use admin::{AdminError, ConnectionInput, ConnectionView, NewTenant, TenantView};
+pub use config_history::{
+    ChangeAuthor, ChangeKind, ConfigChange, ConfigDiff, ConfigHistoryError, ConfigSnapshot,
+};
 pub use diagnostics::AttemptDiagnostics;
 pub use discovery::{Discovery, DOMAIN_NOT_FOUND};
 pub use email_login::{
