@@ -1,6 +1,8 @@
 //! `gatehouse projections rebuild`: with the server stopped, the read models are emptied and
 //! replayed from the event store; after a restart on the same data, the audit log, tenants and
-//! connections read exactly as before (audit ids may be renumbered).
+//! connections read exactly as before (audit ids may be renumbered). A rebuild while serving
+//! leaves every read-model table equal to what the live projector wrote. On PostgreSQL, two
+//! transactions that commit out of position order are both projected, once each.
 
 #[macro_use]
 mod common;
@@ -8,10 +10,16 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
 on_both_stores!(
     rebuild_keeps_the_read_models,
     rebuild_of_an_empty_store,
     rebuild_while_serving,
+    rebuilt_tables_equal_the_live_ones,
 );
 
 /// An audit event without its `id` (a rebuild may renumber it).
@@ -105,7 +113,9 @@ async fn rebuild_keeps_the_read_models(store: Store) {
                     .filter(|e| e["type"] == json!(kind))
                     .count()
             };
-            count("login.succeeded") == 1 && count("login.failed") == 2 && count("session.ended") == 1
+            count("login.succeeded") == 1
+                && count("login.failed") == 2
+                && count("session.ended") == 1
         },
     )
     .await;
@@ -287,8 +297,365 @@ async fn rebuild_while_serving(store: Store) {
     let browser2 = common::browser();
     let callback = login_via_idp(&browser2, &gh, idp, &tenant.slug, &second).await;
     assert_login_succeeded(&call_callback(&browser2, &callback).await, &tenant);
-    gh.audit_until(&tenant.slug, &[("type", "login.succeeded")], "two successes", |e| {
-        e.len() == 2
-    })
+    gh.audit_until(
+        &tenant.slug,
+        &[("type", "login.succeeded")],
+        "two successes",
+        |e| e.len() == 2,
+    )
+    .await;
+}
+
+/// Every read-model table: the audit log and each `*_view` table, whatever their columns.
+fn read_model_tables(gh: &Gatehouse) -> Vec<String> {
+    let sql = match gh.store {
+        Store::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND \
+                          (name = 'audit_log' OR name LIKE '%\\_view' ESCAPE '\\') ORDER BY name"
+        }
+        Store::Postgres => {
+            "SELECT table_name FROM information_schema.tables WHERE \
+                            table_schema = 'public' AND (table_name = 'audit_log' OR \
+                            table_name LIKE '%\\_view' ESCAPE '\\') ORDER BY table_name"
+        }
+    };
+    gh.sql(sql)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The rows of `table` as text, without the audit log's row id (a rebuild renumbers it): the
+/// audit log in id order (its order matters), the others sorted.
+fn table_rows(gh: &Gatehouse, table: &str) -> Vec<String> {
+    let columns_sql = match gh.store {
+        Store::Sqlite => format!("SELECT name FROM pragma_table_info('{table}') ORDER BY cid"),
+        Store::Postgres => format!(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' \
+             AND table_name = '{table}' ORDER BY ordinal_position"
+        ),
+    };
+    let columns: Vec<String> = gh
+        .sql(&columns_sql)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert!(!columns.is_empty(), "{table} has no columns");
+    let kept: Vec<&str> = columns
+        .iter()
+        .map(String::as_str)
+        .filter(|c| !(table == "audit_log" && *c == "id"))
+        .collect();
+    let order = if table == "audit_log" { "id" } else { "1" };
+    let mut rows: Vec<String> = gh
+        .sql(&format!(
+            "SELECT {} FROM {table} ORDER BY {order}",
+            kept.join(", ")
+        ))
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    if table != "audit_log" {
+        rows.sort();
+    }
+    rows
+}
+
+fn read_models(gh: &Gatehouse) -> Vec<(String, Vec<String>)> {
+    read_model_tables(gh)
+        .into_iter()
+        .map(|table| {
+            let rows = table_rows(gh, &table);
+            (table, rows)
+        })
+        .collect()
+}
+
+/// Logins of every kind at two tenants, a connection removed and one renamed: rows in every
+/// read model.
+async fn varied_activity(gh: &Gatehouse, idp: &Idp) {
+    let first = tenant_with_idp(gh, idp, false).await;
+    let second = tenant_with_idp(gh, idp, true).await;
+    for (tenant, domain) in [
+        (&first, "good.test"),
+        (&second, "good.test"),
+        (&first, "bad.test"),
+    ] {
+        let browser = browser();
+        let login = account(idp, domain).await;
+        let callback = login_via_idp(&browser, gh, idp, &tenant.slug, &login).await;
+        let page = call_callback(&browser, &callback).await;
+        if domain == "good.test" {
+            assert_login_succeeded(&page, tenant);
+            gh.logout(&browser, &tenant.slug).await;
+        }
+    }
+    // A flow abandoned at the IdP; a connection renamed, another configured and removed.
+    start_login(&browser(), gh, &second.slug, idp).await;
+    let config = json!({
+        "discovery_url": idp.discovery_url(),
+        "client_id": second.client_id,
+        "allowed_domains": ["good.test"],
+    });
+    let (kept, removed) = (unique("c-"), unique("c-"));
+    for (id, label) in [
+        (&kept, "Extra"),
+        (&kept, "Extra renamed"),
+        (&removed, "Removed"),
+    ] {
+        gh.put_oidc_connection(&second.slug, id, label, config.clone())
+            .await;
+    }
+    let url = gh.url(&format!(
+        "/api/v1/tenants/{}/connections/{removed}",
+        second.slug
+    ));
+    let response = gh
+        .admin()
+        .delete(&url)
+        .send()
+        .await
+        .expect("DELETE the connection");
+    assert!(
+        response.status().is_success(),
+        "DELETE {url}: {}",
+        response.status()
+    );
+}
+
+/// A rebuild while serving leaves every read-model table exactly as the live projector wrote
+/// it, the projection position where it was, and the audit chain untouched.
+async fn rebuilt_tables_equal_the_live_ones(store: Store) {
+    let idp = Idp::shared().await;
+    let gh = Gatehouse::start(store).await;
+    varied_activity(&gh, idp).await;
+    gh.projected().await;
+    let live = read_models(&gh);
+    let names: Vec<&str> = live
+        .iter()
+        .map(|(t, _)| t.as_str())
+        .collect();
+    for expected in [
+        "audit_log",
+        "tenants_view",
+        "connections_view",
+        "users_view",
+        "login_attempts_view",
+    ] {
+        assert!(names.contains(&expected), "read models found: {names:?}");
+    }
+    for (table, rows) in &live {
+        assert!(
+            !rows.is_empty(),
+            "the activity should leave rows in {table}"
+        );
+    }
+    let chain_sql = "SELECT tenant, position, event_key FROM audit_chain ORDER BY tenant, position";
+    let chain = gh.sql(chain_sql);
+    let position_sql = "SELECT txid, position FROM projection_positions";
+    let position = gh.sql(position_sql);
+
+    let output = gh.run(&["projections", "rebuild"]);
+    output.assert_success();
+    assert!(
+        output.stderr.contains("events/s"),
+        "the rebuild should print its rate: {}",
+        output.describe()
+    );
+    gh.projected().await;
+    let rebuilt = read_models(&gh);
+    for ((table, before), (_, after)) in live.iter().zip(&rebuilt) {
+        assert_eq!(
+            before,
+            after,
+            "{table} differs after the rebuild.\nlive:\n{}\nrebuilt:\n{}",
+            before.join("\n"),
+            after.join("\n")
+        );
+    }
+    assert_eq!(live.len(), rebuilt.len());
+    assert_eq!(
+        gh.sql(chain_sql),
+        chain,
+        "the rebuild changed the audit chain"
+    );
+    assert_eq!(
+        gh.sql(position_sql),
+        position,
+        "the rebuild ended elsewhere"
+    );
+    assert!(
+        gh.sql("SELECT paused_by FROM projection_positions")
+            .trim()
+            .is_empty(),
+        "the rebuild left its fence"
+    );
+}
+
+/// A `psql` session kept open, to hold a transaction across steps.
+struct PsqlSession {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::Receiver<String>,
+}
+
+impl PsqlSession {
+    fn open(url: &str) -> PsqlSession {
+        let mut child = Command::new("psql")
+            .arg(url)
+            .args(["-v", "ON_ERROR_STOP=1", "-X", "-q", "-A", "-t"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start psql");
+        let stdin = child.stdin.take().expect("psql stdin");
+        let stdout = child
+            .stdout
+            .take()
+            .expect("psql stdout");
+        let (send, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        PsqlSession {
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    /// Runs `sql` and returns its output lines once it has run.
+    fn run(&mut self, sql: &str) -> Vec<String> {
+        writeln!(self.stdin, "{sql}\n\\echo __done__").expect("write to psql");
+        self.stdin.flush().expect("flush psql");
+        let mut out = Vec::new();
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("psql did not finish {sql:?}; got {out:?}"));
+            if line == "__done__" {
+                return out;
+            }
+            out.push(line);
+        }
+    }
+}
+
+impl Drop for PsqlSession {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A copy of a real `login.started` event under a new attempt id, inserted in the session's
+/// open transaction; returns its position.
+fn insert_started(session: &mut PsqlSession, attempt: &str, template: &str) -> i64 {
+    let out = session.run(&format!(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, \
+         payload, metadata) SELECT aggregate_type, '{attempt}', sequence, event_type, \
+         event_version, payload, metadata FROM events WHERE aggregate_type = 'login_attempt' \
+         AND aggregate_id = '{template}' AND sequence = 1 RETURNING position;"
+    ));
+    out.iter()
+        .find_map(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no position returned: {out:?}"))
+}
+
+/// PostgreSQL draws `position` before commit, so a transaction can commit after a
+/// higher-numbered one. The projector must neither skip the late one nor apply anything twice.
+#[tokio::test]
+async fn out_of_order_commits_are_projected_once() {
+    let idp = Idp::shared().await;
+    let gh = Gatehouse::start(Store::Postgres).await;
+    let tenant = tenant_with_idp(&gh, idp, false).await;
+    start_login(&browser(), &gh, &tenant.slug, idp).await;
+    gh.projected().await;
+    let template = gh
+        .sql(&format!(
+            "SELECT attempt_id FROM login_attempts_view WHERE tenant = '{}'",
+            tenant.slug
+        ))
+        .trim()
+        .to_owned();
+    assert!(
+        !template.is_empty(),
+        "the login should have started an attempt"
+    );
+    let url = gh
+        .database_url
+        .clone()
+        .expect("a Postgres URL");
+    let (early, late) = (unique("ooo-early-"), unique("ooo-late-"));
+
+    // The early transaction takes the lower position, the late one commits first.
+    let mut a = PsqlSession::open(&url);
+    let mut b = PsqlSession::open(&url);
+    a.run("BEGIN;");
+    let early_position = insert_started(&mut a, &early, &template);
+    b.run("BEGIN;");
+    let late_position = insert_started(&mut b, &late, &template);
+    b.run("COMMIT;");
+    assert!(early_position < late_position);
+
+    // While the early transaction is open, the later commit waits: applying it would move
+    // the position past the early event for good.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let projected = |attempt: &str| {
+        gh.sql(&format!(
+            "SELECT count(*) FROM audit_log WHERE attempt_id = '{attempt}'"
+        ))
+        .trim()
+        .to_owned()
+    };
+    assert_eq!(projected(&late), "0", "applied past an open transaction");
+    a.run("COMMIT;");
+
+    gh.projected().await;
+    for attempt in [&early, &late] {
+        assert_eq!(
+            projected(attempt),
+            "1",
+            "{attempt} should be in the audit log once"
+        );
+        let chained = gh.sql(&format!(
+            "SELECT count(*) FROM audit_chain WHERE event_key = 'login_attempt:{attempt}:1'"
+        ));
+        assert_eq!(chained.trim(), "1", "{attempt} should be chained once");
+        let view = gh.sql(&format!(
+            "SELECT count(*) FROM login_attempts_view WHERE attempt_id = '{attempt}'"
+        ));
+        assert_eq!(view.trim(), "1");
+    }
+    // The chain took one position per audit row, with no gap, and the projection's position
+    // is the last event in commit order.
+    let counts = gh.sql(&format!(
+        "SELECT (SELECT count(*) FROM audit_chain WHERE tenant = '{0}'), \
+         (SELECT position FROM audit_chain_heads WHERE tenant = '{0}'), \
+         (SELECT count(*) FROM audit_log WHERE tenant = '{0}')",
+        tenant.slug
+    ));
+    let counts: Vec<&str> = counts.trim().split('|').collect();
+    assert_eq!(counts[0], counts[1], "chain rows vs head: {counts:?}");
+    assert_eq!(counts[0], counts[2], "chain rows vs audit rows: {counts:?}");
+    let last =
+        gh.sql("SELECT txid, position FROM events ORDER BY txid DESC, position DESC LIMIT 1");
+    let recorded = gh.sql("SELECT txid, position FROM projection_positions");
+    assert_eq!(last, recorded);
+    gh.audit_until(
+        &tenant.slug,
+        &[("type", "login.started")],
+        "both copies",
+        |events| events.len() == 3,
+    )
     .await;
 }

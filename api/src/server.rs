@@ -14,6 +14,7 @@ use anyhow::{bail, Context};
 use async_trait::async_trait;
 use gatehouse_core::crypto::SecretKey;
 use gatehouse_core::plugins::{Outbound, PluginHost};
+use gatehouse_core::projections::{Projector, ProjectorSettings};
 use gatehouse_core::store::{Db, HttpCache};
 use gatehouse_core::service::{MailDelivery, Mailer, SmtpSettings};
 use gatehouse_core::{Gatehouse, Settings};
@@ -64,6 +65,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         openapi_json: openapi.to_json().context("cannot render the OpenAPI document")?,
     });
     bootstrap_credentials(&state.gatehouse, &config).await?;
+    let projector = Projector::new(
+        state.gatehouse.projections().clone(),
+        ProjectorSettings::default(),
+    );
+    tokio::spawn(projector.run());
 
     let listen = config.listen;
     tracing::info!(%listen, public_url = %config.public_url, store = state.gatehouse.db().kind(), "gatehouse listening");
@@ -88,15 +94,23 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Empties and rebuilds every read model.
+/// Empties and rebuilds every read model, printing progress (events applied, rate) to stderr.
 pub async fn rebuild_projections(config: Config) -> anyhow::Result<()> {
     let db = Db::connect(&config.database_url).await?;
     let started = Instant::now();
+    let mut last_report = Instant::now();
     let total = gatehouse_core::projections::rebuild(&db, |applied| {
-        eprintln!("projections: {applied} events applied");
+        if last_report.elapsed() >= Duration::from_secs(1) {
+            let rate = applied as f64 / started.elapsed().as_secs_f64();
+            eprintln!("projections: {applied} events applied ({rate:.0} events/s)");
+            last_report = Instant::now();
+        }
     })
     .await?;
-    eprintln!("projections rebuilt from {total} events in {:.1?}", started.elapsed());
+    let elapsed = started.elapsed();
+    let rate = total as f64 / elapsed.as_secs_f64().max(1e-9);
+    eprintln!("projections: {total} events applied ({rate:.0} events/s)");
+    eprintln!("projections rebuilt from {total} events in {elapsed:.1?}");
     Ok(())
 }
 

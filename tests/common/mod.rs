@@ -838,7 +838,11 @@ impl Gatehouse {
         Page::read(&url, response).await
     }
 
+    /// GET as the bootstrap admin; a read of the audit API first waits for the projection.
     pub async fn admin_get(&self, path: &str) -> Page {
+        if path.contains("/audit/") {
+            self.projected().await;
+        }
         get(&self.admin(), &self.url(path)).await
     }
 
@@ -927,8 +931,34 @@ impl Gatehouse {
         connection
     }
 
-    /// One page of GET /api/v1/tenants/{slug}/audit/events.
+    /// Waits until the read models hold every event committed so far (`projection_lag` 0 in
+    /// /readyz): the projector applies events after the request that appended them answered.
+    pub async fn projected(&self) {
+        let url = self.url("/readyz");
+        let deadline = Instant::now() + AUDIT_WAIT;
+        loop {
+            let lag = match client().get(&url).send().await {
+                Ok(response) => response
+                    .json::<Value>()
+                    .await
+                    .ok()
+                    .and_then(|body| body["projection_lag"].as_i64()),
+                Err(_) => None,
+            };
+            if lag == Some(0) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the projection still lags ({lag:?} events) after {AUDIT_WAIT:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// One page of GET /api/v1/tenants/{slug}/audit/events, once the projection caught up.
     pub async fn audit_page(&self, slug: &str, query: &[(&str, &str)]) -> Page {
+        self.projected().await;
         let url = self.url(&format!("/api/v1/tenants/{slug}/audit/events"));
         let response = self
             .admin()

@@ -21,6 +21,10 @@ pub struct Health {
     /// running); calls to them fail at once until one returns. Readiness only, when any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub saturated_plugins: Option<Vec<String>>,
+    /// Committed events the read models (audit log and views) have not applied yet, counted up
+    /// to 10,000; 0 means every event committed before this request is in them. Readiness only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub projection_lag: Option<i64>,
 }
 
 /// The process is alive.
@@ -31,6 +35,7 @@ pub async fn healthz() -> HttpResponse {
         status: "ok".into(),
         store: None,
         plugins: None,
+        projection_lag: None,
         saturated_plugins: None,
     })
 }
@@ -44,6 +49,9 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let store_ok = gatehouse.db().ping().await.is_ok();
     let plugins: Vec<String> = gatehouse.plugins().plugins().map(|p| p.protocol.clone()).collect();
     let saturated = gatehouse.plugins().saturated();
+    let projection_lag = gatehouse_core::projections::lag(gatehouse.db(), 10_000)
+        .await
+        .ok();
     let ready = store_ok && !plugins.is_empty();
     let status = match (ready, saturated.is_empty()) {
         (false, _) => "unavailable",
@@ -55,6 +63,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         store: Some(if store_ok { gatehouse.db().kind() } else { "unreachable" }.into()),
         plugins: Some(plugins),
         saturated_plugins: (!saturated.is_empty()).then_some(saturated),
+        projection_lag,
     };
     if ready {
         HttpResponse::Ok().json(body)

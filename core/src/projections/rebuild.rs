@@ -1,18 +1,20 @@
 //! Rebuilding every read model from the event store.
+//!
+//! A rebuild fences the live projectors (a lease in `projection_positions`, renewed by each of its
+//! batches), empties the read models and moves the position back to the start in one
+//! transaction, then replays the event store through the projector's own batches: the same
+//! commit order, the same position bookkeeping. Events appended meanwhile are applied too; the
+//! rebuild ends when it has caught up and lifts the fence. If it dies half-way, its lease runs
+//! out and the live projectors carry on from the position it reached, so the read models still
+//! end up whole. The audit chain is not emptied: rebuilt audit rows must fit it.
 
-use std::collections::HashMap;
-
-use cqrs_es::{Aggregate, EventEnvelope};
-use sqlx::Row;
-
-use super::{Project, Projections};
-use crate::domain::login_attempt::LoginAttempt;
-use crate::domain::session::Session;
-use crate::domain::tenant::Tenant;
-use crate::domain::user::{Identity, User};
+use super::projector::READ_MODELS;
+use super::projector::{apply_batch, read_position, take_lock, Applier, Outcome, LEASE_MS};
+use super::{Conn, Projections};
 use crate::on_db;
-use crate::store::{Db, StoreError};
+use crate::store::{now_millis, Db, StoreError};
 
+/// Every read-model table, emptied before the replay.
 const TABLES: &[&str] = &[
     "audit_log",
     "tenants_view",
@@ -20,82 +22,106 @@ const TABLES: &[&str] = &[
     "users_view",
     "login_attempts_view",
 ];
+/// Events applied per transaction.
+const BATCH: i64 = 1000;
+/// Batches between two progress reports.
+const REPORT_EVERY: u64 = 10;
 
-/// Empties the read models and replays every event in append order, calling `progress` with
-/// the number of events applied so far. Returns the total.
+/// Empties the read models and replays every event in commit order, calling `progress` with the
+/// number of events applied so far (every few thousand events and at the end). Returns the
+/// total. Fails at once if another rebuild holds the fence.
 pub async fn rebuild(db: &Db, mut progress: impl FnMut(u64)) -> Result<u64, StoreError> {
     let projections = Projections::new(db.clone());
-    on_db!(db, |pool| {
-        let mut tx = pool.begin().await?;
-        for table in TABLES {
-            sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-    });
-    // SQLite keeps insertion order in rowid; PostgreSQL in the `position` column.
-    let order = match db {
-        Db::Sqlite(_) => "rowid",
-        Db::Postgres(_) => "position",
-    };
-    let sql = format!(
-        "SELECT aggregate_type, aggregate_id, sequence, CAST(payload AS TEXT) AS payload, \
-         CAST(metadata AS TEXT) AS metadata FROM events ORDER BY {order}"
-    );
-    let rows = on_db!(db, |pool| {
-        let rows = sqlx::query(&sql).fetch_all(pool).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            out.push((
-                row.try_get::<String, _>("aggregate_type")?,
-                row.try_get::<String, _>("aggregate_id")?,
-                row.try_get::<i64, _>("sequence")?,
-                row.try_get::<String, _>("payload")?,
-                row.try_get::<String, _>("metadata")?,
-            ));
-        }
-        out
-    });
+    let lease = uuid::Uuid::new_v4().to_string();
+    reset(db, &lease).await?;
+
     let mut applied = 0u64;
-    for (kind, id, sequence, payload, metadata) in rows {
-        let metadata: HashMap<String, String> =
-            serde_json::from_str(&metadata).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        match kind.as_str() {
-            "tenant" => apply::<Tenant>(&projections, id, sequence, &payload, metadata).await?,
-            "login_attempt" => {
-                apply::<LoginAttempt>(&projections, id, sequence, &payload, metadata).await?
+    let mut batches = 0u64;
+    let result = loop {
+        match apply_batch(&projections, BATCH, Applier::Rebuild { lease: &lease }).await {
+            Ok(Outcome::Applied(n)) => {
+                applied += n as u64;
+                batches += 1;
+                if (n as i64) < BATCH {
+                    break Ok(applied);
+                }
+                if batches % REPORT_EVERY == 0 {
+                    progress(applied);
+                }
             }
-            "user" => apply::<User>(&projections, id, sequence, &payload, metadata).await?,
-            "identity" => apply::<Identity>(&projections, id, sequence, &payload, metadata).await?,
-            "session" => apply::<Session>(&projections, id, sequence, &payload, metadata).await?,
-            other => return Err(StoreError::Corrupt(format!("unknown aggregate type {other}"))),
+            Ok(Outcome::Busy) => {
+                break Err(StoreError::Database(
+                    "another rebuild took over the read models".into(),
+                ))
+            }
+            Err(e) => break Err(e),
         }
-        applied += 1;
-        if applied % 1000 == 0 {
-            progress(applied);
-        }
-    }
+    };
+
+    // Lifted on failure too: the live projectors then finish the replay from where it stopped.
+    release(db, &lease).await?;
     progress(applied);
-    Ok(applied)
+    result
 }
 
-async fn apply<A>(
-    projections: &Projections,
-    aggregate_id: String,
-    sequence: i64,
-    payload: &str,
-    metadata: HashMap<String, String>,
-) -> Result<(), StoreError>
-where
-    A: Aggregate,
-    Projections: Project<A>,
-{
-    let payload: A::Event = serde_json::from_str(payload)
-        .map_err(|e| StoreError::Corrupt(format!("{} {aggregate_id}: {e}", A::TYPE)))?;
-    let envelope = EventEnvelope::<A> {
-        aggregate_id,
-        sequence: usize::try_from(sequence).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        payload,
-        metadata,
-    };
-    projections.project(&envelope).await
+/// Takes the fence, empties the read models and moves their position to the start, at once.
+async fn reset(db: &Db, lease: &str) -> Result<(), StoreError> {
+    on_db!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        let mut conn = Conn::from(&mut *tx);
+        take_lock(&mut conn, Applier::Rebuild { lease }).await?;
+        let (_, _, paused_by, paused_until) = read_position(&mut conn).await?;
+        let now = now_millis();
+        if paused_until > now {
+            return Err(StoreError::Database(format!(
+                "another rebuild ({}) is running",
+                paused_by.unwrap_or_default()
+            )));
+        }
+        match &mut conn {
+            Conn::Postgres(c) => {
+                // One TRUNCATE of every table: far quicker than DELETE on a large audit log.
+                sqlx::query(&format!("TRUNCATE {}", TABLES.join(", ")))
+                    .execute(&mut **c)
+                    .await?;
+            }
+            Conn::Sqlite(c) => {
+                for table in TABLES {
+                    sqlx::query(&format!("DELETE FROM {table}"))
+                        .execute(&mut **c)
+                        .await?;
+                }
+            }
+        }
+        crate::on_conn!(&mut conn, |c| {
+            sqlx::query(
+                "UPDATE projection_positions SET txid = 0, position = 0, paused_by = $2, \
+                 paused_until = $3, updated_at = $4 WHERE projection = $1",
+            )
+            .bind(READ_MODELS)
+            .bind(lease)
+            .bind(now + LEASE_MS)
+            .bind(now)
+            .execute(&mut **c)
+            .await?;
+        });
+        drop(conn);
+        tx.commit().await?;
+    });
+    Ok(())
+}
+
+/// Lifts the fence if it is still this rebuild's.
+async fn release(db: &Db, lease: &str) -> Result<(), StoreError> {
+    on_db!(db, |pool| {
+        sqlx::query(
+            "UPDATE projection_positions SET paused_by = NULL, paused_until = 0 \
+             WHERE projection = $1 AND paused_by = $2",
+        )
+        .bind(READ_MODELS)
+        .bind(lease)
+        .execute(pool)
+        .await?;
+    });
+    Ok(())
 }

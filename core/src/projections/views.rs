@@ -5,12 +5,12 @@ use cqrs_es::{Aggregate, EventEnvelope};
 use sqlx::Row;
 
 use super::audit::AuditRow;
-use super::{Project, Projections};
+use super::{Conn, Project, Projections};
 use crate::domain::login_attempt::{LoginAttempt, LoginAttemptEvent};
 use crate::domain::session::{Session, SessionEvent};
 use crate::domain::tenant::{Tenant, TenantEvent};
 use crate::domain::user::{Identity, User, UserEvent};
-use crate::on_db;
+use crate::on_conn;
 use crate::store::StoreError;
 
 fn base<A: Aggregate>(event: &EventEnvelope<A>, tenant: &str, kind: &str) -> AuditRow {
@@ -32,7 +32,11 @@ fn base<A: Aggregate>(event: &EventEnvelope<A>, tenant: &str, kind: &str) -> Aud
 
 #[async_trait]
 impl Project<Tenant> for Projections {
-    async fn project(&self, event: &EventEnvelope<Tenant>) -> Result<(), StoreError> {
+    async fn project(
+        &self,
+        conn: &mut Conn<'_>,
+        event: &EventEnvelope<Tenant>,
+    ) -> Result<(), StoreError> {
         let tenant = event.aggregate_id.as_str();
         let mut row = base(event, tenant, &cqrs_es::DomainEvent::event_type(&event.payload));
         match &event.payload {
@@ -45,13 +49,13 @@ impl Project<Tenant> for Projections {
                 row.actor = Some(actor.0.clone());
                 let sql = "INSERT INTO tenants_view (slug, display_name, app_url, created_at, \
                            updated_at) VALUES ($1, $2, $3, $4, $4) ON CONFLICT (slug) DO NOTHING";
-                on_db!(&self.db, |pool| {
+                on_conn!(conn, |c| {
                     sqlx::query(sql)
                         .bind(tenant)
                         .bind(display_name)
                         .bind(app_url)
                         .bind(row.time)
-                        .execute(pool)
+                        .execute(&mut **c)
                         .await?;
                 });
             }
@@ -70,14 +74,14 @@ impl Project<Tenant> for Projections {
                            ON CONFLICT (tenant, connection_id) DO UPDATE SET \
                            protocol = excluded.protocol, label = excluded.label, \
                            updated_at = excluded.updated_at";
-                on_db!(&self.db, |pool| {
+                on_conn!(conn, |c| {
                     sqlx::query(sql)
                         .bind(tenant)
                         .bind(connection_id.as_str())
                         .bind(protocol)
                         .bind(label)
                         .bind(row.time)
-                        .execute(pool)
+                        .execute(&mut **c)
                         .await?;
                 });
             }
@@ -97,11 +101,11 @@ impl Project<Tenant> for Projections {
                 row.actor = Some(actor.0.clone());
                 row.connection_id = Some(connection_id.to_string());
                 let sql = "DELETE FROM connections_view WHERE tenant = $1 AND connection_id = $2";
-                on_db!(&self.db, |pool| {
+                on_conn!(conn, |c| {
                     sqlx::query(sql)
                         .bind(tenant)
                         .bind(connection_id.as_str())
-                        .execute(pool)
+                        .execute(&mut **c)
                         .await?;
                 });
             }
@@ -116,7 +120,7 @@ impl Project<Tenant> for Projections {
                 ));
             }
         }
-        row.insert(&self.db).await
+        row.insert(conn).await
     }
 }
 
@@ -130,11 +134,15 @@ struct AttemptContext {
 }
 
 impl Projections {
-    async fn attempt_context(&self, attempt_id: &str) -> Result<AttemptContext, StoreError> {
+    async fn attempt_context(
+        &self,
+        conn: &mut Conn<'_>,
+        attempt_id: &str,
+    ) -> Result<AttemptContext, StoreError> {
         let sql = "SELECT tenant, connection_id, protocol, client_ip, user_agent \
                    FROM login_attempts_view WHERE attempt_id = $1";
-        on_db!(&self.db, |pool| {
-            let row = sqlx::query(sql).bind(attempt_id).fetch_optional(pool).await?;
+        on_conn!(conn, |c| {
+            let row = sqlx::query(sql).bind(attempt_id).fetch_optional(&mut **c).await?;
             let row = row.ok_or_else(|| {
                 StoreError::Corrupt(format!("attempt {attempt_id} has no projected start"))
             })?;
@@ -151,7 +159,11 @@ impl Projections {
 
 #[async_trait]
 impl Project<LoginAttempt> for Projections {
-    async fn project(&self, event: &EventEnvelope<LoginAttempt>) -> Result<(), StoreError> {
+    async fn project(
+        &self,
+        conn: &mut Conn<'_>,
+        event: &EventEnvelope<LoginAttempt>,
+    ) -> Result<(), StoreError> {
         let attempt_id = event.aggregate_id.as_str();
         let kind = cqrs_es::DomainEvent::event_type(&event.payload);
         let mut row = match &event.payload {
@@ -164,7 +176,7 @@ impl Project<LoginAttempt> for Projections {
                 let sql = "INSERT INTO login_attempts_view (attempt_id, tenant, connection_id, \
                            protocol, client_ip, user_agent, started_at) \
                            VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (attempt_id) DO NOTHING";
-                on_db!(&self.db, |pool| {
+                on_conn!(conn, |c| {
                     sqlx::query(sql)
                         .bind(attempt_id)
                         .bind(started.tenant.as_str())
@@ -173,13 +185,13 @@ impl Project<LoginAttempt> for Projections {
                         .bind(&row.client_ip)
                         .bind(&row.user_agent)
                         .bind(row.time)
-                        .execute(pool)
+                        .execute(&mut **c)
                         .await?;
                 });
                 row
             }
             LoginAttemptEvent::Succeeded(succeeded) => {
-                let context = self.attempt_context(attempt_id).await?;
+                let context = self.attempt_context(conn, attempt_id).await?;
                 let mut row = base(event, &context.tenant, &kind);
                 row.with_context(context);
                 row.outcome = Some("succeeded".to_owned());
@@ -192,7 +204,7 @@ impl Project<LoginAttempt> for Projections {
                 detail,
                 email,
             } => {
-                let context = self.attempt_context(attempt_id).await?;
+                let context = self.attempt_context(conn, attempt_id).await?;
                 let mut row = base(event, &context.tenant, &kind);
                 row.with_context(context);
                 row.outcome = Some("failed".to_owned());
@@ -202,14 +214,14 @@ impl Project<LoginAttempt> for Projections {
                 row
             }
             LoginAttemptEvent::CodeRequested { email } => {
-                let context = self.attempt_context(attempt_id).await?;
+                let context = self.attempt_context(conn, attempt_id).await?;
                 let mut row = base(event, &context.tenant, &kind);
                 row.with_context(context);
                 row.email = Some(email.clone());
                 row
             }
             LoginAttemptEvent::CodeSent { email, delivery } => {
-                let context = self.attempt_context(attempt_id).await?;
+                let context = self.attempt_context(conn, attempt_id).await?;
                 let mut row = base(event, &context.tenant, &kind);
                 row.with_context(context);
                 row.email = Some(email.clone());
@@ -217,7 +229,7 @@ impl Project<LoginAttempt> for Projections {
                 row
             }
             LoginAttemptEvent::CodeWrong { tries_left, email } => {
-                let context = self.attempt_context(attempt_id).await?;
+                let context = self.attempt_context(conn, attempt_id).await?;
                 let mut row = base(event, &context.tenant, &kind);
                 row.with_context(context);
                 row.email = email.clone();
@@ -227,7 +239,7 @@ impl Project<LoginAttempt> for Projections {
             }
         };
         row.attempt_id = Some(attempt_id.to_owned());
-        row.insert(&self.db).await
+        row.insert(conn).await
     }
 }
 
@@ -242,7 +254,11 @@ impl AuditRow {
 
 #[async_trait]
 impl Project<User> for Projections {
-    async fn project(&self, event: &EventEnvelope<User>) -> Result<(), StoreError> {
+    async fn project(
+        &self,
+        conn: &mut Conn<'_>,
+        event: &EventEnvelope<User>,
+    ) -> Result<(), StoreError> {
         let user_id = event.aggregate_id.as_str();
         let kind = cqrs_es::DomainEvent::event_type(&event.payload);
         let mut row = match &event.payload {
@@ -259,7 +275,7 @@ impl Project<User> for Projections {
                 let sql = "INSERT INTO users_view (tenant, user_id, connection_id, subject, email, \
                            name, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
                            ON CONFLICT (tenant, user_id) DO NOTHING";
-                on_db!(&self.db, |pool| {
+                on_conn!(conn, |c| {
                     sqlx::query(sql)
                         .bind(tenant.as_str())
                         .bind(user_id)
@@ -268,16 +284,16 @@ impl Project<User> for Projections {
                         .bind(email)
                         .bind(name)
                         .bind(row.time)
-                        .execute(pool)
+                        .execute(&mut **c)
                         .await?;
                 });
                 row
             }
             UserEvent::ProfileUpdated { email, name } => {
-                let tenant: String = on_db!(&self.db, |pool| {
+                let tenant: String = on_conn!(conn, |c| {
                     sqlx::query("SELECT tenant FROM users_view WHERE user_id = $1")
                         .bind(user_id)
-                        .fetch_one(pool)
+                        .fetch_one(&mut **c)
                         .await?
                         .try_get("tenant")?
                 });
@@ -285,26 +301,30 @@ impl Project<User> for Projections {
                 row.email = Some(email.clone());
                 let sql = "UPDATE users_view SET email = $1, name = $2, updated_at = $3 \
                            WHERE user_id = $4";
-                on_db!(&self.db, |pool| {
+                on_conn!(conn, |c| {
                     sqlx::query(sql)
                         .bind(email)
                         .bind(name)
                         .bind(row.time)
                         .bind(user_id)
-                        .execute(pool)
+                        .execute(&mut **c)
                         .await?;
                 });
                 row
             }
         };
         row.user_id = Some(user_id.to_owned());
-        row.insert(&self.db).await
+        row.insert(conn).await
     }
 }
 
 #[async_trait]
 impl Project<Identity> for Projections {
-    async fn project(&self, _event: &EventEnvelope<Identity>) -> Result<(), StoreError> {
+    async fn project(
+        &self,
+        _conn: &mut Conn<'_>,
+        _event: &EventEnvelope<Identity>,
+    ) -> Result<(), StoreError> {
         // Identity links are read from their aggregate; user.provisioned is the audit entry.
         Ok(())
     }
@@ -312,12 +332,16 @@ impl Project<Identity> for Projections {
 
 #[async_trait]
 impl Project<Session> for Projections {
-    async fn project(&self, event: &EventEnvelope<Session>) -> Result<(), StoreError> {
+    async fn project(
+        &self,
+        conn: &mut Conn<'_>,
+        event: &EventEnvelope<Session>,
+    ) -> Result<(), StoreError> {
         let kind = cqrs_es::DomainEvent::event_type(&event.payload);
         let row = match &event.payload {
             SessionEvent::Started(started) => {
                 let mut row = base(event, started.tenant.as_str(), &kind);
-                if let Ok(context) = self.attempt_context(&started.attempt_id.to_string()).await {
+                if let Ok(context) = self.attempt_context(conn, &started.attempt_id.to_string()).await {
                     row.with_context(context);
                 }
                 row.user_id = Some(started.user_id.to_string());
@@ -337,6 +361,6 @@ impl Project<Session> for Projections {
                 row
             }
         };
-        row.insert(&self.db).await
+        row.insert(conn).await
     }
 }

@@ -118,6 +118,11 @@ impl Gatehouse {
         &self.credentials
     }
 
+    /// The read models' projections (run a [`crate::projections::Projector`] over them).
+    pub fn projections(&self) -> &Projections {
+        self.executor.projections()
+    }
+
     /// The audit log reader.
     pub fn audit(&self) -> &AuditReader {
         &self.audit

@@ -44,10 +44,11 @@ impl Metadata {
     }
 }
 
-/// Runs commands against aggregates: load, decide, append, then update the projections.
+/// Runs commands against aggregates: load, decide, append, then wake the projections.
 ///
 /// A command that loses a race for the same aggregate (another node appended first) is
-/// re-run on the fresh state; projections are updated after the append commits.
+/// re-run on the fresh state. After the append commits, the projections are only woken
+/// (`Query::dispatch`); the node's projector writes the read models off the request path.
 pub struct Executor<Q> {
     db: Db,
     projections: Q,

@@ -7,6 +7,8 @@ use sqlx::Row;
 use super::CheckpointPolicy;
 use super::{checkpoint_message, content_of, installed, link_hash, to32, AuditRow, GENESIS};
 use crate::on_db;
+use crate::on_conn;
+use crate::projections::Conn;
 use crate::store::{now_millis, Db, StoreError};
 
 // Appending
@@ -142,18 +144,19 @@ macro_rules! bind_row {
     };
 }
 
-/// Inserts an audit row and chains it, in one transaction under the tenant's head lock. A row
-/// whose event is already chained (a replay, or a rebuild of the read model) is not chained
-/// again: the rebuilt row must then match what was chained, which [`verify`] checks.
-pub(crate) async fn insert_chained(db: &Db, row: &AuditRow) -> Result<(), StoreError> {
+/// Inserts an audit row and chains it under the tenant's head lock, inside the caller's
+/// projection transaction (which also moves the projection's position). A row whose event is
+/// already chained (a replay, or a rebuild of the read model) is not chained again: the rebuilt
+/// row must then match what was chained, which [`verify`] checks.
+pub(crate) async fn insert_chained(conn: &mut Conn<'_>, row: &AuditRow) -> Result<(), StoreError> {
     let email = row
         .email
         .as_ref()
         .map(|e| e.to_lowercase());
     let entry = content_of(row, email.as_deref()).hash();
     let policy = installed().map(|c| &c.policy);
-    on_db!(db, |pool| {
-        let mut tx = pool.begin().await?;
+    on_conn!(conn, |c| {
+        let tx = &mut **c;
         let now = now_millis();
         let mut head = lock_head!(tx, &row.tenant, now);
         bind_row!(sqlx::query(INSERT_ROW), row, &email)
@@ -162,7 +165,6 @@ pub(crate) async fn insert_chained(db: &Db, row: &AuditRow) -> Result<(), StoreE
         if append_link!(tx, head, &row.tenant, &row.event_key, entry, policy, now) {
             write_head!(tx, &row.tenant, head);
         }
-        tx.commit().await?;
     });
     Ok(())
 }
