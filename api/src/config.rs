@@ -43,6 +43,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Admin API credentials, directly on the configured store (no server needed).
+    Credentials {
+        #[command(subcommand)]
+        command: CredentialsCommand,
+    },
     /// Read-model maintenance.
     Projections {
         #[command(subcommand)]
@@ -72,6 +77,47 @@ pub struct CheckOptions {
     /// Time limit of one plugin call, in seconds [default: 30].
     #[arg(long, env = "GATEHOUSE_PLUGIN_TIMEOUT_SECS")]
     pub plugin_timeout_secs: Option<u64>,
+}
+
+/// Credential commands. Their events are recorded with the actor `system`.
+#[derive(Debug, Subcommand)]
+pub enum CredentialsCommand {
+    /// Create a credential and print its token (once, on standard output; only its SHA-256 is
+    /// stored). Its id and role go to standard error.
+    Create {
+        /// `platform_admin`, `tenant_admin` or `auditor`.
+        #[arg(long)]
+        role: String,
+        /// Tenant slug (tenant admins and auditors).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// What it is for.
+        #[arg(long)]
+        label: Option<String>,
+        /// RFC 3339 time after which it no longer works.
+        #[arg(long)]
+        expires_at: Option<String>,
+        #[command(flatten)]
+        options: Options,
+    },
+    /// List credentials (never a token): id, role, tenant, status, label.
+    List {
+        /// Only this tenant's.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// One JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        options: Options,
+    },
+    /// Revoke a credential: its token is refused from the next request on, on every node.
+    Revoke {
+        /// Credential id.
+        id: String,
+        #[command(flatten)]
+        options: Options,
+    },
 }
 
 /// Read-model commands.

@@ -47,6 +47,9 @@ pub enum ApiError {
     /// No session cookie or an ended one.
     #[error("no session")]
     NoSession,
+    /// The credential's role does not allow this request.
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
     /// The resource does not exist.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -91,6 +94,7 @@ impl ApiError {
         match self {
             ApiError::Unauthorized => ("unauthorized", "Authentication required"),
             ApiError::NoSession => ("no-session", "Not signed in"),
+            ApiError::Forbidden(_) => ("forbidden", "Forbidden"),
             ApiError::NotFound(_) => ("not-found", "Not found"),
             ApiError::Conflict(_) => ("conflict", "Conflict"),
             ApiError::Invalid { .. } | ApiError::InvalidFields(_) => {
@@ -107,6 +111,7 @@ impl ApiError {
         match self {
             ApiError::Unauthorized => "send a valid admin token as `Authorization: Bearer ...`".into(),
             ApiError::NoSession => "no live session for this browser".into(),
+            ApiError::Forbidden(why) => format!("this credential's role does not allow it: {why}"),
             ApiError::NotFound(what) => format!("no such {what}"),
             ApiError::Conflict(detail) | ApiError::BadRequest(detail) => detail.clone(),
             ApiError::Invalid { detail, .. } => detail.clone(),
@@ -130,6 +135,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized | ApiError::NoSession => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Invalid { .. } | ApiError::InvalidFields(_) => {

@@ -5,6 +5,7 @@
 mod audit_cli;
 mod auth;
 mod config;
+mod credentials_cli;
 mod dto;
 mod error;
 mod metrics;
@@ -60,6 +61,9 @@ fn main() -> anyhow::Result<()> {
             }
         }
         Command::Audit { command } => audit_cli::run(command, cli.config.as_deref()),
+        Command::Credentials { command } => {
+            runtime()?.block_on(credentials_cli::run(command, cli.config.as_deref()))
+        }
         Command::Projections {
             command: ProjectionsCommand::Rebuild,
             options,

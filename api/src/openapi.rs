@@ -21,6 +21,7 @@ use utoipa_actix_web::AppExt;
         (name = "connections", description = "SSO connections of a tenant"),
         (name = "plugins", description = "Protocol plugins loaded by this node"),
         (name = "audit", description = "Who signed in, when, how, and why attempts failed"),
+        (name = "credentials", description = "Admin API credentials and their roles"),
         (name = "operations", description = "Health and metrics")
     ),
     modifiers(&BearerScheme)

@@ -248,15 +248,18 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 async fn bootstrap_credentials(gatehouse: &Gatehouse, config: &Config) -> anyhow::Result<()> {
     if let Some(token) = &config.admin_token {
         gatehouse.credentials().set_configured(token).await?;
-        return Ok(());
-    }
-    if let Some(token) = gatehouse.credentials().bootstrap().await? {
+    } else if let Some(token) = gatehouse.credentials().bootstrap().await? {
         // Printed once, to the terminal only; only its hash is stored.
         eprintln!(
             "\n  Admin API token (shown once, store it now):\n\n    {token}\n\n  \
              Use it as `Authorization: Bearer <token>`.\n"
         );
     }
+    // `config` and `bootstrap` are platform admins; record them as credentials (once).
+    gatehouse
+        .credential_admin()
+        .register_legacy()
+        .await?;
     Ok(())
 }
 

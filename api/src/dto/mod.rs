@@ -2,5 +2,6 @@
 
 pub mod audit;
 pub mod config_history;
+pub mod credentials;
 pub mod session;
 pub mod tenants;

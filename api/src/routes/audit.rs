@@ -8,7 +8,7 @@ use gatehouse_core::projections::{
     audit_chain, AuditCursor, AuditFilter, AuditOrder, KindFilter, MAX_PAGE,
 };
 
-use crate::auth::Admin;
+use crate::auth::AuditReader;
 use crate::dto::audit::{AuditEvent, AuditPage, AuditQuery};
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
@@ -27,10 +27,11 @@ use crate::state::AppState;
 #[get("/api/v1/tenants/{slug}/audit/events")]
 pub async fn list_events(
     state: web::Data<AppState>,
-    _admin: Admin,
+    reader: AuditReader,
     slug: web::Path<String>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    reader.record(&state).await?;
     state.gatehouse.tenant(&slug).await?;
     let (filter, _) = audit_filter(&slug, request.query_string(), &[])?;
 
@@ -252,9 +253,10 @@ fn code(text: &str, max: usize) -> Option<String> {
 #[get("/api/v1/tenants/{slug}/attempts/{attempt_id}/diagnostics")]
 pub async fn attempt_diagnostics(
     state: web::Data<AppState>,
-    _admin: Admin,
+    reader: AuditReader,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
+    reader.record(&state).await?;
     let (slug, attempt_id) = path.into_inner();
     let found = state
         .gatehouse
@@ -321,9 +323,10 @@ pub struct ChainProblem {
 #[get("/api/v1/tenants/{slug}/audit/verify")]
 pub async fn verify_chain(
     state: web::Data<AppState>,
-    _admin: Admin,
+    reader: AuditReader,
     slug: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    reader.record(&state).await?;
     state.gatehouse.tenant(&slug).await?;
     let Some(chain) = audit_chain::installed() else {
         return Err(ApiError::Unavailable(

@@ -5,7 +5,7 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use gatehouse_core::service::ConfigHistoryError;
 
-use crate::auth::Admin;
+use crate::auth::AuditReader;
 use crate::dto::config_history::{ConfigAt, ConfigAtQuery, ConfigDiffBody, ConfigDiffQuery};
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
@@ -25,10 +25,11 @@ use crate::state::AppState;
 #[get("/api/v1/tenants/{slug}/config")]
 pub async fn config_at(
     state: web::Data<AppState>,
-    _admin: Admin,
+    reader: AuditReader,
     slug: web::Path<String>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    reader.record(&state).await?;
     let now = Utc::now();
     let params = read_query(request.query_string(), &["at"])?;
     let at = moment(&params, "at", now)?.unwrap_or(now);
@@ -59,10 +60,11 @@ pub async fn config_at(
 #[get("/api/v1/tenants/{slug}/config/diff")]
 pub async fn config_diff(
     state: web::Data<AppState>,
-    _admin: Admin,
+    reader: AuditReader,
     slug: web::Path<String>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    reader.record(&state).await?;
     let now = Utc::now();
     let params = read_query(request.query_string(), &["from", "to"])?;
     let from = moment(&params, "from", now)?

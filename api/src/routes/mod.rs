@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod browser;
 pub mod config_history;
+pub mod credentials;
 pub mod health;
 pub mod plugins;
 pub mod session;
@@ -30,6 +31,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(audit::list_events)
         .service(audit::verify_chain)
         .service(audit::attempt_diagnostics)
+        .service(credentials::tenant_reads)
+        .service(credentials::platform_events)
+        .service(credentials::platform_reads)
+        .service(credentials::create_credential)
+        .service(credentials::list_credentials)
+        .service(credentials::revoke_credential)
         .service(browser::start)
         .service(browser::callback)
         .service(browser::acs)

@@ -4,7 +4,7 @@ use actix_web::{get, web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::auth::Admin;
+use crate::auth::AnyAdmin;
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -46,9 +46,10 @@ pub struct Plugins {
 #[utoipa::path(tag = "plugins", security(("bearer" = [])),
     responses(
         (status = 200, body = Plugins),
-        (status = 401, body = Problem, content_type = "application/problem+json")))]
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/plugins")]
-pub async fn list_plugins(state: web::Data<AppState>, _admin: Admin) -> Result<HttpResponse, ApiError> {
+pub async fn list_plugins(state: web::Data<AppState>, _admin: AnyAdmin) -> Result<HttpResponse, ApiError> {
     let plugins = state
         .gatehouse
         .plugins()

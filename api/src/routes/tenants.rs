@@ -3,7 +3,7 @@
 use actix_web::{delete, get, post, put, web, HttpResponse};
 use gatehouse_core::service::{ConnectionInput, LoginPolicyInput, NewTenant};
 
-use crate::auth::Admin;
+use crate::auth::{PlatformAdmin, TenantAdmin};
 use crate::dto::tenants::{Connection, CreateTenant, LoginPolicy, PutConnection, Tenant};
 use crate::error::{ApiError, Problem};
 use crate::state::{AppState, RequestId};
@@ -13,12 +13,13 @@ use crate::state::{AppState, RequestId};
     responses(
         (status = 201, body = Tenant),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
 #[post("/api/v1/tenants")]
 pub async fn create_tenant(
     state: web::Data<AppState>,
-    admin: Admin,
+    admin: PlatformAdmin,
     request_id: RequestId,
     body: web::Json<CreateTenant>,
 ) -> Result<HttpResponse, ApiError> {
@@ -42,11 +43,12 @@ pub async fn create_tenant(
     responses(
         (status = 200, body = Tenant),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/tenants/{slug}")]
 pub async fn get_tenant(
     state: web::Data<AppState>,
-    _admin: Admin,
+    _admin: TenantAdmin,
     slug: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = state.gatehouse.tenant(&slug).await?;
@@ -62,12 +64,13 @@ pub async fn get_tenant(
     responses(
         (status = 200, body = Connection),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
 #[put("/api/v1/tenants/{slug}/connections/{id}")]
 pub async fn put_connection(
     state: web::Data<AppState>,
-    admin: Admin,
+    admin: TenantAdmin,
     request_id: RequestId,
     path: web::Path<(String, String)>,
     body: web::Json<PutConnection>,
@@ -93,11 +96,12 @@ pub async fn put_connection(
     responses(
         (status = 200, body = Connection),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/tenants/{slug}/connections/{id}")]
 pub async fn get_connection(
     state: web::Data<AppState>,
-    _admin: Admin,
+    _admin: TenantAdmin,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (slug, id) = path.into_inner();
@@ -111,11 +115,12 @@ pub async fn get_connection(
     responses(
         (status = 204),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
 #[delete("/api/v1/tenants/{slug}/connections/{id}")]
 pub async fn delete_connection(
     state: web::Data<AppState>,
-    admin: Admin,
+    admin: TenantAdmin,
     request_id: RequestId,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -135,11 +140,12 @@ pub async fn delete_connection(
     responses(
         (status = 200, body = LoginPolicy),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/tenants/{slug}/login-policy")]
 pub async fn get_login_policy(
     state: web::Data<AppState>,
-    _admin: Admin,
+    _admin: TenantAdmin,
     slug: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let policy = state.gatehouse.login_policy(&slug).await?;
@@ -154,12 +160,13 @@ pub async fn get_login_policy(
         (status = 200, body = LoginPolicy),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
 #[put("/api/v1/tenants/{slug}/login-policy")]
 pub async fn put_login_policy(
     state: web::Data<AppState>,
-    admin: Admin,
+    admin: TenantAdmin,
     request_id: RequestId,
     slug: web::Path<String>,
     body: web::Json<LoginPolicy>,

@@ -10,6 +10,7 @@
 
 mod audit;
 pub mod audit_chain;
+mod credentials;
 mod projector;
 mod rebuild;
 mod views;
@@ -26,9 +27,14 @@ pub use audit::{
     bind_params, AuditCursor, AuditEntry, AuditFilter, AuditOrder, AuditPage, AuditReader, AuditRow,
     KindFilter, SqlParam, DEFAULT_PAGE, ENTRY_COLUMNS, MAX_PAGE,
 };
+pub use credentials::{
+    access_scope, credential_scope, scope_page, ScopeEntry, ACCESS_SUFFIX, PLATFORM_SCOPE,
+};
 pub use projector::{lag, Projector, ProjectorSettings};
 pub use rebuild::rebuild;
 
+use crate::domain::audit_read::AuditRead;
+use crate::domain::credential::Credential;
 use crate::domain::login_attempt::LoginAttempt;
 use crate::domain::session::Session;
 use crate::domain::tenant::Tenant;
@@ -164,4 +170,4 @@ macro_rules! query_for {
     };
 }
 
-query_for!(Tenant, LoginAttempt, User, Identity, Session);
+query_for!(Tenant, LoginAttempt, User, Identity, Session, Credential, AuditRead);

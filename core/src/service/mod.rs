@@ -4,6 +4,7 @@
 mod admin;
 mod config_history;
 mod config_secrets;
+mod credentials;
 mod diagnostics;
 mod discovery;
 mod email_login;
@@ -22,6 +23,10 @@ use gatehouse_plugin_sdk::CallbackBinding;
 pub use admin::{AdminError, ConnectionInput, ConnectionView, NewTenant, TenantView};
 pub use config_history::{
     ChangeAuthor, ChangeKind, ConfigChange, ConfigDiff, ConfigHistoryError, ConfigSnapshot,
+};
+pub use credentials::{
+    audit_read_filters, CredentialAdmin, CredentialAdminError, CredentialView, Grant,
+    IssuedCredential, Issuer, NewCredential,
 };
 pub use diagnostics::AttemptDiagnostics;
 pub use discovery::{Discovery, DOMAIN_NOT_FOUND};

@@ -20,7 +20,9 @@ use std::time::Duration;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
-pub use credentials::{AdminCredential, Credentials};
+pub use credentials::{
+    new_token, AdminCredential, Credentials, StoredCredential, BOOTSTRAP_ID, CONFIG_ID, TOKEN_PREFIX,
+};
 pub use diagnostics::{Diagnostics, StoredDiagnostics, DIAGNOSTICS_TTL_MS};
 pub use email_codes::{EmailCode, EmailCodes, NewEmailCode};
 pub use event_repository::EventRepo;

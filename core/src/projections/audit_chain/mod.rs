@@ -46,7 +46,8 @@ const ENTRY_TAG: &[u8] = b"gatehouse audit entry v1\0";
 const LINK_TAG: &[u8] = b"gatehouse audit link v1\0";
 const CHECKPOINT_TAG: &str = "gatehouse audit checkpoint v1";
 /// Aggregates whose every event becomes exactly one audit entry (identity links do not).
-const AUDITED_AGGREGATES: &str = "'tenant', 'login_attempt', 'user', 'session'";
+const AUDITED_AGGREGATES: &str =
+    "'tenant', 'login_attempt', 'user', 'session', 'credential', 'audit_read'";
 
 // ---------------------------------------------------------------------------------------------
 // Hashes
