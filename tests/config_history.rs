@@ -26,32 +26,24 @@ struct Credential {
     token: String,
 }
 
-/// A second platform-admin credential beside the harness's `config` one: the `bootstrap`
-/// credential, which Gatehouse makes at the first start of a store without any (the harness
-/// configures a token instead, so the test writes its row as that first start would).
-async fn second_admin(gh: &Gatehouse) -> Credential {
-    let id = "bootstrap".to_owned();
-    let token = format!("gh_second_{}", uuid::Uuid::new_v4().simple());
-    let hash = {
-        use sha2::Digest as _;
-        hex_lower(&sha2::Sha256::digest(token.as_bytes()))
-    };
-    gh.sql(&format!(
-        "INSERT INTO admin_credentials (id, token_hash, label, created_at) \
-         VALUES ('{id}', '{hash}', 'generated at first start', 0)"
-    ));
-    let credential = Credential { id, token };
-    send(gh, &credential, reqwest::Method::GET, "/api/v1/plugins", None)
-        .await
-        .assert_status(200);
-    credential
-}
-
-fn hex_lower(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// A tenant admin of `slug`, made by the platform admin through the credentials API.
+async fn tenant_admin(gh: &Gatehouse, slug: &str) -> Credential {
+    let body = json!({"role": "tenant_admin", "tenant": slug, "label": "history tests"});
+    let page = gh
+        .admin_post("/api/v1/credentials", &body)
+        .await;
+    page.assert_status(201);
+    let issued = page.json();
+    Credential {
+        id: issued["credential"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id: {}", page.describe()))
+            .to_owned(),
+        token: issued["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token: {}", page.describe()))
+            .to_owned(),
+    }
 }
 
 async fn send(
@@ -118,12 +110,12 @@ struct Story {
     moments: Vec<DateTime<Utc>>,
 }
 
-/// 1 first creates the tenant; 2 second adds a connection with a secret; 3 first refuses
-/// guests; 4 second relabels the connection and changes its secret; 5 first relabels it again
-/// and keeps the secret (omitted); 6 second removes it.
+/// 1 first (the platform admin) creates the tenant; 2 second (a tenant admin made after
+/// that) adds a connection with a secret; 3 first refuses guests; 4 second relabels the
+/// connection and changes its secret; 5 first relabels it again and keeps the secret (omitted);
+/// 6 second removes it.
 async fn story(gh: &Gatehouse) -> Story {
     let first = harness_admin(gh);
-    let second = second_admin(gh).await;
     let slug = unique("hist-");
     let connection = format!("/api/v1/tenants/{slug}/connections/fb");
     let mut moments = vec![moment().await];
@@ -138,6 +130,7 @@ async fn story(gh: &Gatehouse) -> Story {
     .await
     .assert_status(201);
     moments.push(moment().await);
+    let second = tenant_admin(gh, &slug).await;
     let body = facebook("Facebook", Some(FIRST_SECRET));
     send(gh, &second, reqwest::Method::PUT, &connection, Some(&body))
         .await
