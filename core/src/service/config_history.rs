@@ -134,6 +134,7 @@ impl Gatehouse {
         at: DateTime<Utc>,
     ) -> Result<ConfigSnapshot, ConfigHistoryError> {
         let events = self.tenant_events(slug).await?;
+        let created = created_at(&events);
 
         let mut tenant = Tenant::default();
         let mut last = None;
@@ -145,7 +146,7 @@ impl Gatehouse {
             last = Some(author);
         }
         let Some(last_change) = last.filter(|_| tenant.exists()) else {
-            return Err(self.before_creation(slug).await);
+            return Err(ConfigHistoryError::BeforeCreation { created });
         };
         let mut secrets = SecretFingerprints::default();
         let rendered = self.render(slug, &tenant, &mut secrets);
@@ -167,6 +168,7 @@ impl Gatehouse {
         to: DateTime<Utc>,
     ) -> Result<ConfigDiff, ConfigHistoryError> {
         let events = self.tenant_events(slug).await?;
+        let created = created_at(&events);
 
         let mut tenant = Tenant::default();
         let mut secrets = SecretFingerprints::default();
@@ -216,7 +218,7 @@ impl Gatehouse {
             before = Some(new);
         }
         if to_sequence == 0 || !tenant.exists() {
-            return Err(self.before_creation(slug).await);
+            return Err(ConfigHistoryError::BeforeCreation { created });
         }
         Ok(ConfigDiff {
             tenant: slug.to_owned(),
@@ -244,19 +246,6 @@ impl Gatehouse {
             return Err(ConfigHistoryError::TenantNotFound);
         }
         stored.into_iter().map(decode).collect()
-    }
-
-    /// The refusal for a moment at which the tenant did not exist.
-    async fn before_creation(&self, slug: &str) -> ConfigHistoryError {
-        match self.tenant_events(slug).await {
-            Ok(events) => match events.first() {
-                Some((author, _)) => ConfigHistoryError::BeforeCreation {
-                    created: author.time,
-                },
-                None => ConfigHistoryError::TenantNotFound,
-            },
-            Err(error) => error,
-        }
     }
 
     /// The configuration document of `tenant`, with secrets taken out.
@@ -372,6 +361,14 @@ struct FieldChange {
     old: Option<Value>,
     new: Option<Value>,
     secret: bool,
+}
+
+/// When the tenant was created: the time of its first event (the list is never empty).
+fn created_at(events: &[(ChangeAuthor, TenantEvent)]) -> DateTime<Utc> {
+    events
+        .first()
+        .map(|(author, _)| author.time)
+        .unwrap_or_default()
 }
 
 /// Reads one stored tenant event with its metadata.
