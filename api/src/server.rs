@@ -255,11 +255,6 @@ async fn bootstrap_credentials(gatehouse: &Gatehouse, config: &Config) -> anyhow
              Use it as `Authorization: Bearer <token>`.\n"
         );
     }
-    // `config` and `bootstrap` are platform admins; record them as credentials (once).
-    gatehouse
-        .credential_admin()
-        .register_legacy()
-        .await?;
     Ok(())
 }
 

@@ -238,8 +238,8 @@ impl<'a> CredentialAdmin<'a> {
             .load::<Credential>(&row.id)
             .await?;
         if credential.created.is_none() {
-            // `config` and `bootstrap` predate credential events: platform admins until the
-            // start-up registers them. Any other row without events was never completed.
+            // `config` and `bootstrap` predate credential events: platform admins, registered
+            // by their first change. Any other row without events was never completed.
             if is_legacy_id(&row.id, &row.role, row.tenant.as_deref()) {
                 return Ok(Some(Grant {
                     credential_id: row.id,
@@ -278,22 +278,8 @@ impl<'a> CredentialAdmin<'a> {
         }))
     }
 
-    /// Records `credential.created` for `config` and `bootstrap` when they have no events yet
-    /// (stores from before credential events), so that they appear in listings and the
-    /// platform log and can be revoked like any other. Returns how many were registered.
-    pub async fn register_legacy(&self) -> Result<usize, StoreError> {
-        let mut registered = 0;
-        for row in self.table.list(None).await? {
-            if !is_legacy(&row) {
-                continue;
-            }
-            if self.register(&row).await? {
-                registered += 1;
-            }
-        }
-        Ok(registered)
-    }
-
+    /// Records `credential.created` for `config` or `bootstrap`, which predate credential
+    /// events, before their first change (a revocation). Returns false when it exists already.
     async fn register(&self, row: &StoredCredential) -> Result<bool, StoreError> {
         let created = CredentialCreated {
             role: CredentialRole::PlatformAdmin,
