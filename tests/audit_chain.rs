@@ -112,12 +112,17 @@ fn position_of(gh: &Gatehouse, event_key: &str) -> i64 {
     .unwrap_or_else(|e| panic!("no chain position for {event_key}: {e}"))
 }
 
-/// The `id` of an audit event (a string in the API) as a number, for SQL.
-fn id_of(event: &Value) -> i64 {
-    event["id"]
+/// The audit log row id of an audit event (whose API `id` is its event key), for SQL.
+fn id_of(gh: &Gatehouse, event: &Value) -> i64 {
+    let key = event["id"]
         .as_str()
-        .and_then(|id| id.parse().ok())
-        .unwrap_or_else(|| panic!("no id: {event:#}"))
+        .unwrap_or_else(|| panic!("no id: {event:#}"));
+    sql1(
+        gh,
+        &format!("SELECT id FROM audit_log WHERE event_key = '{key}'"),
+    )
+    .parse()
+    .unwrap_or_else(|e| panic!("no row for {key}: {e}"))
 }
 
 fn event_key_of(gh: &Gatehouse, id: i64) -> String {
@@ -234,14 +239,14 @@ async fn an_altered_entry_is_named(store: Store) {
         .filter(|e| e["type"] == json!("login.failed"))
         .nth(1)
         .expect("a second failure");
-    let id = id_of(target);
+    let id = id_of(&gh, target);
     let key = event_key_of(&gh, id);
     // A refused login made to look like a success.
     gh.sql(&format!(
         "UPDATE audit_log SET outcome = 'succeeded', type = 'login.succeeded' WHERE id = {id}"
     ));
     let problem = assert_problem(&gh, &slug, "altered").await;
-    assert_eq!(problem["entry_id"], json!(id.to_string()), "{problem:#}");
+    assert_eq!(problem["entry_id"], json!(key), "{problem:#}");
     assert_eq!(problem["event_key"], json!(key), "{problem:#}");
     assert_eq!(
         problem["position"],
@@ -275,7 +280,7 @@ async fn an_altered_entry_is_named(store: Store) {
         "UPDATE audit_log SET time = time + 1 WHERE id = {id}"
     ));
     let problem = assert_problem(&gh, &slug, "altered").await;
-    assert_eq!(problem["entry_id"], json!(id.to_string()), "{problem:#}");
+    assert_eq!(problem["entry_id"], json!(key), "{problem:#}");
 }
 
 async fn a_removed_entry_is_named(store: Store) {
@@ -283,7 +288,7 @@ async fn a_removed_entry_is_named(store: Store) {
     let slug = tenant_with_failures(&gh, 4).await;
     let events = oldest_first(&gh, &slug).await;
     let middle = &events[events.len() / 2];
-    let id = id_of(middle);
+    let id = id_of(&gh, middle);
     let key = event_key_of(&gh, id);
     let position = position_of(&gh, &key);
 
@@ -329,10 +334,25 @@ async fn an_inserted_entry_is_named(store: Store) {
         &gh,
         &format!("SELECT max(time) FROM audit_log WHERE tenant = '{slug}'"),
     );
+    let head: i64 = sql1(
+        &gh,
+        &format!("SELECT max(position) FROM audit_chain WHERE tenant = '{slug}'"),
+    )
+    .parse()
+    .expect("head");
+    // Without a position it is not even listed.
     gh.sql(&format!(
         "INSERT INTO audit_log (event_key, tenant, time, type, outcome, email, connection_id, \
          protocol) VALUES ('login_attempt:forged-1:1', '{slug}', {time}, 'login.succeeded', \
          'succeeded', 'mallory@good.test', 'fb', 'oauth2')"
+    ));
+    let unlisted = gh
+        .audit(&slug, &[("email", "mallory@good.test")])
+        .await;
+    assert!(unlisted.is_empty(), "{unlisted:#?}");
+    gh.sql(&format!(
+        "UPDATE audit_log SET position = {} WHERE event_key = 'login_attempt:forged-1:1'",
+        head + 1
     ));
     let id: i64 = sql1(
         &gh,
@@ -345,7 +365,7 @@ async fn an_inserted_entry_is_named(store: Store) {
         .await;
     assert_eq!(forged.len(), 1, "the forged entry is served: {forged:#?}");
     let problem = assert_problem(&gh, &slug, "inserted").await;
-    assert_eq!(problem["entry_id"], json!(id.to_string()), "{problem:#}");
+    assert_eq!(problem["entry_id"], json!("login_attempt:forged-1:1"), "{problem:#}");
     assert_eq!(
         problem["event_key"],
         json!("login_attempt:forged-1:1"),
@@ -357,12 +377,6 @@ async fn an_inserted_entry_is_named(store: Store) {
 
     // Chained as well, after the head, with made-up hashes: its link does not fit, and no
     // event recorded it.
-    let head: i64 = sql1(
-        &gh,
-        &format!("SELECT max(position) FROM audit_chain WHERE tenant = '{slug}'"),
-    )
-    .parse()
-    .expect("head");
     let zeros = match gh.store {
         Store::Sqlite => "zeroblob(32)",
         Store::Postgres => "decode(repeat('00', 32), 'hex')",
@@ -374,14 +388,14 @@ async fn an_inserted_entry_is_named(store: Store) {
     ));
     let problem = assert_problem(&gh, &slug, "inserted").await;
     assert_eq!(problem["position"], json!(head + 1), "{problem:#}");
-    assert_eq!(problem["entry_id"], json!(id.to_string()), "{problem:#}");
+    assert_eq!(problem["entry_id"], json!("login_attempt:forged-1:1"), "{problem:#}");
 }
 
 async fn reordered_entries_are_named(store: Store) {
     let gh = Gatehouse::start_with(store, options()).await;
     let slug = tenant_with_failures(&gh, 4).await;
     let events = oldest_first(&gh, &slug).await;
-    let id = id_of(&events[3]);
+    let id = id_of(&gh, &events[3]);
     let position = position_of(&gh, &event_key_of(&gh, id));
     let swap = |a: i64, b: i64| {
         gh.sql(&format!(
@@ -591,6 +605,7 @@ async fn rows_from_before_the_chain_are_chained_at_start(store: Store) {
     gh.sql("DELETE FROM audit_chain_heads");
     gh.sql("DELETE FROM audit_checkpoints");
     gh.sql("INSERT INTO audit_chain_backfill (pending) VALUES (1)");
+    gh.sql("UPDATE audit_log SET position = NULL");
     gh.restart().await;
     let report = assert_intact(&gh, &slug).await;
     assert_eq!(report["entries_checked"], json!(count), "{report:#}");
@@ -599,7 +614,7 @@ async fn rows_from_before_the_chain_are_chained_at_start(store: Store) {
     let events = oldest_first(&gh, &slug).await;
     let positions: Vec<i64> = events
         .iter()
-        .map(|e| position_of(&gh, &event_key_of(&gh, id_of(e))))
+        .map(|e| position_of(&gh, &event_key_of(&gh, id_of(&gh, e))))
         .collect();
     assert_eq!(positions, (1..=count as i64).collect::<Vec<_>>());
 }

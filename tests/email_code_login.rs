@@ -211,8 +211,8 @@ async fn login_policy_api_checks_and_records(store: Store) {
         .audit_until(&slug, &[("type", "tenant.login_policy.changed")], "the policy change", |e| !e.is_empty())
         .await;
     assert_eq!(events.len(), 1, "{events:#?}");
-    assert!(events[0]["actor"].as_str().unwrap_or("").starts_with("admin:"), "{:#}", events[0]);
-    assert!(events[0]["detail"].as_str().unwrap_or("").contains("email_code"), "{:#}", events[0]);
+    assert_eq!(events[0]["actor"]["kind"], json!("admin_credential"), "{:#}", events[0]);
+    assert!(events[0]["outcome"]["detail"].as_str().unwrap_or("").contains("email_code"), "{:#}", events[0]);
 
     // Now the standard-login page lists the method.
     let page = get(&browser(), &gh.url(&format!("/{slug}?login=standard"))).await;
@@ -249,9 +249,9 @@ async fn code_signs_in_a_guest(store: Store) {
     let sent = of_type(&events, "login.code_sent")[0];
     assert_eq!(sent["email"], json!(email), "{sent:#}");
     assert_eq!(sent["protocol"], json!("email_code"), "{sent:#}");
-    assert_eq!(sent["detail"], json!("delivered to smtp"), "{sent:#}");
+    assert_eq!(sent["outcome"]["detail"], json!("delivered to smtp"), "{sent:#}");
     let succeeded = of_type(&events, "login.succeeded")[0];
-    assert_eq!(succeeded["outcome"], json!("succeeded"), "{succeeded:#}");
+    assert_eq!(succeeded["outcome"]["result"], json!("succeeded"), "{succeeded:#}");
     assert_eq!(succeeded["user_id"], first["user_id"], "{succeeded:#}");
 
     // A second sign-in finds the same account.
@@ -322,8 +322,8 @@ async fn wrong_code_counts_then_the_right_one_works(store: Store) {
     let wrongs = gh
         .audit_until(&slug, &[("type", "login.code_wrong")], "two wrong codes", |e| e.len() == 2)
         .await;
-    assert_eq!(wrongs[0]["reason"], json!("code_wrong"), "{wrongs:#?}");
-    assert_eq!(wrongs[0]["detail"], json!("3 tries left"), "{wrongs:#?}");
+    assert_eq!(wrongs[0]["outcome"]["reason"], json!("code_wrong"), "{wrongs:#?}");
+    assert_eq!(wrongs[0]["outcome"]["detail"], json!("3 tries left"), "{wrongs:#?}");
     // Every step can be found by the address.
     let by_email = gh.audit(&slug, &[("email", &email)]).await;
     for kind in ["login.code_requested", "login.code_sent", "login.code_wrong", "login.succeeded"] {
@@ -460,7 +460,7 @@ async fn sso_domain_is_sent_to_sso(store: Store) {
     );
     assert!(page.set_cookie(EMAIL_CODE_COOKIE).is_none(), "{}", page.describe());
     let failed = gh.assert_login_failed(&tenant.slug, "sso_enforced", Some(&attempt)).await;
-    assert!(failed["detail"].as_str().unwrap_or("").contains(&tenant.connection_id), "{failed:#}");
+    assert!(failed["outcome"]["detail"].as_str().unwrap_or("").contains(&tenant.connection_id), "{failed:#}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(smtp.mails_to(&member.to_lowercase()).is_empty() && smtp.mails_to(&member).is_empty());
 
@@ -561,7 +561,7 @@ async fn outbox_without_smtp_writes_the_mail(store: Store) {
     let page = enter_code(&gh, &browser, &slug, &code).await;
     assert_signed_in(&gh, &browser, &page, &slug, &email).await;
     let sent = gh.audit(&slug, &[("type", "login.code_sent")]).await;
-    assert_eq!(sent[0]["detail"], json!("delivered to outbox"), "{sent:#?}");
+    assert_eq!(sent[0]["outcome"]["detail"], json!("delivered to outbox"), "{sent:#?}");
 }
 
 async fn answer_is_the_same_for_known_and_unknown_addresses(store: Store) {

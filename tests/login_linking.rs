@@ -308,13 +308,13 @@ async fn discovery_sends_each_domain_to_its_connection(store: Store) {
             "domain_not_found",
             |e| {
                 e.iter()
-                    .any(|e| e["reason"] == json!("domain_not_found"))
+                    .any(|e| e["outcome"]["reason"] == json!("domain_not_found"))
             },
         )
         .await;
     let event = events
         .iter()
-        .find(|e| e["reason"] == json!("domain_not_found"))
+        .find(|e| e["outcome"]["reason"] == json!("domain_not_found"))
         .expect("found above");
     assert_eq!(event["email"], json!("dan@elsewhere.test"), "{event:#}");
 
@@ -413,7 +413,7 @@ async fn discovery_sends_each_domain_to_its_connection(store: Store) {
         .audit(&slug, &[("type", "login.failed")])
         .await
         .into_iter()
-        .filter(|e| e["reason"] == json!("domain_not_found"))
+        .filter(|e| e["outcome"]["reason"] == json!("domain_not_found"))
         .count();
     assert_eq!(misses, 30, "recorded misses (a 15-minute window edge in the middle resets the count)");
 

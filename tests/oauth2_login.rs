@@ -247,7 +247,7 @@ async fn jit_user_login_succeeds(store: Store) {
     assert_eq!(provisioned["user_id"], json!(user_id), "{provisioned:#}");
     assert_eq!(provisioned["email"], json!(email), "{provisioned:#}");
     assert_eq!(succeeded["protocol"], json!("oauth2"), "{succeeded:#}");
-    assert_eq!(succeeded["outcome"], json!("succeeded"), "{succeeded:#}");
+    assert_eq!(succeeded["outcome"]["result"], json!("succeeded"), "{succeeded:#}");
     assert_eq!(succeeded["user_id"], json!(user_id), "{succeeded:#}");
     assert_eq!(succeeded["email"], json!(email), "{succeeded:#}");
     assert_eq!(

@@ -355,7 +355,7 @@ async fn jit_user_login_succeeds(store: Store) {
     assert_eq!(started["protocol"], json!("oidc"), "{started:#}");
     assert_eq!(provisioned["user_id"], json!(user_id), "{provisioned:#}");
     assert_eq!(provisioned["email"], json!(email), "{provisioned:#}");
-    assert_eq!(succeeded["outcome"], json!("succeeded"), "{succeeded:#}");
+    assert_eq!(succeeded["outcome"]["result"], json!("succeeded"), "{succeeded:#}");
     assert_eq!(succeeded["email"], json!(email), "{succeeded:#}");
     assert_eq!(succeeded["user_id"], json!(user_id), "{succeeded:#}");
     assert_eq!(
@@ -567,7 +567,7 @@ async fn state_of_another_tenant_is_refused(store: Store) {
                 .audit(slug, &[("type", "login.failed")])
                 .await;
             found |= events.iter().any(|e| {
-                e["reason"] == json!("state_mismatch") && e["attempt_id"] == json!(attempt)
+                e["outcome"]["reason"] == json!("state_mismatch") && e["attempt_id"] == json!(attempt)
             });
         }
         if found {
@@ -793,24 +793,39 @@ async fn audit_api_needs_the_token_and_filters(store: Store) {
     // Shape and order: newest first.
     for e in &all {
         for key in [
+            "schema",
             "id",
+            "position",
+            "cursor",
             "time",
             "tenant",
             "type",
-            "attempt_id",
-            "connection_id",
-            "protocol",
+            "actor",
+            "target",
             "outcome",
-            "reason",
-            "detail",
+            "protocol",
+            "connection_id",
             "email",
             "user_id",
-            "actor",
             "client_ip",
             "user_agent",
+            "attempt_id",
+            "request_id",
         ] {
             assert!(e.get(key).is_some(), "audit event without {key:?}: {e:#}");
         }
+        for (object, key) in [
+            ("actor", "kind"),
+            ("actor", "id"),
+            ("target", "kind"),
+            ("target", "id"),
+            ("outcome", "result"),
+            ("outcome", "reason"),
+            ("outcome", "detail"),
+        ] {
+            assert!(e[object].get(key).is_some(), "audit event without {object}.{key}: {e:#}");
+        }
+        assert_eq!(e["schema"], json!("gatehouse.audit.event/1"), "{e:#}");
         assert_eq!(e["tenant"], json!(tenant.slug), "{e:#}");
     }
     let times: Vec<chrono::DateTime<chrono::FixedOffset>> = all
@@ -884,7 +899,7 @@ async fn audit_api_needs_the_token_and_filters(store: Store) {
         !failures.is_empty()
             && failures
                 .iter()
-                .all(|e| e["outcome"] == json!("failed")),
+                .all(|e| e["outcome"]["result"] == json!("failed")),
         "{failures:#?}"
     );
     assert!(has_type(&failures, "login.failed"), "{failures:#?}");
@@ -895,7 +910,7 @@ async fn audit_api_needs_the_token_and_filters(store: Store) {
     assert!(
         successes
             .iter()
-            .all(|e| e["outcome"] == json!("succeeded")),
+            .all(|e| e["outcome"]["result"] == json!("succeeded")),
         "{successes:#?}"
     );
 
@@ -926,7 +941,7 @@ async fn audit_api_needs_the_token_and_filters(store: Store) {
         .audit(&tenant.slug, &[("type", "login."), ("outcome", "failed")])
         .await;
     assert!(
-        combined.len() == 1 && combined[0]["reason"] == json!("email_domain_not_allowed"),
+        combined.len() == 1 && combined[0]["outcome"]["reason"] == json!("email_domain_not_allowed"),
         "{combined:#?}"
     );
 

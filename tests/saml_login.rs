@@ -285,12 +285,12 @@ async fn failed_event(
                 .into_iter()
                 .find(|e| e["attempt_id"] == json!(attempt))
             {
-                let reason = event["reason"].as_str().unwrap_or("");
+                let reason = event["outcome"]["reason"].as_str().unwrap_or("");
                 assert!(
                     accept(reason),
                     "login.failed of attempt {attempt} at {slug} has reason {reason:?}, expected {what}: {event:#}"
                 );
-                assert_eq!(event["outcome"], json!("failed"), "{event:#}");
+                assert_eq!(event["outcome"]["result"], json!("failed"), "{event:#}");
                 assert_eq!(event["tenant"], json!(slug), "{event:#}");
                 return event;
             }
@@ -389,7 +389,7 @@ async fn connection_config_and_sp_metadata(store: Store) {
         .await;
     assert_eq!(events.len(), 1, "one warning event: {events:#?}");
     assert!(
-        events[0]["detail"].as_str().is_some_and(|d| d.contains("expires on")),
+        events[0]["outcome"]["detail"].as_str().is_some_and(|d| d.contains("expires on")),
         "{events:#?}"
     );
     assert_eq!(events[0]["connection_id"], json!(CONNECTION), "{events:#?}");
@@ -525,7 +525,7 @@ async fn sp_initiated_login_provisions_and_finds_the_user(store: Store) {
         assert!(event["attempt_id"].is_string(), "{event:#}");
     }
     for succeeded in of_type(&events, "login.succeeded") {
-        assert_eq!(succeeded["outcome"], json!("succeeded"), "{succeeded:#}");
+        assert_eq!(succeeded["outcome"]["result"], json!("succeeded"), "{succeeded:#}");
         assert_eq!(succeeded["user_id"], json!(user_id), "{succeeded:#}");
         assert_eq!(succeeded["email"], json!(profile.email), "{succeeded:#}");
         assert!(

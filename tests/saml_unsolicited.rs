@@ -315,7 +315,7 @@ fn assert_success_audited(events: &[Value], tenant: &SamlTenant, session: &Value
     assert_eq!(succeeded.len(), 1, "{events:#?}");
     let event = succeeded[0].clone();
     assert_eq!(event["protocol"], json!("saml"), "{event:#}");
-    assert_eq!(event["outcome"], json!("succeeded"), "{event:#}");
+    assert_eq!(event["outcome"]["result"], json!("succeeded"), "{event:#}");
     assert_eq!(event["tenant"], json!(tenant.slug), "{event:#}");
     assert_eq!(event["connection_id"], json!(tenant.connection_id), "{event:#}");
     assert_eq!(event["user_id"], session["user_id"], "{event:#}");

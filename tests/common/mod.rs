@@ -1047,7 +1047,7 @@ impl Gatehouse {
             .into_iter()
             .find(|e| failed_with(e, reason, attempt_id))
             .expect("found above");
-        assert_eq!(event["outcome"], json!("failed"), "{event:#}");
+        assert_eq!(event["outcome"]["result"], json!("failed"), "{event:#}");
         assert_eq!(event["tenant"], json!(slug), "{event:#}");
         event
     }
@@ -1101,7 +1101,7 @@ impl Gatehouse {
 
 fn failed_with(event: &Value, reason: &str, attempt_id: Option<&str>) -> bool {
     event["type"] == json!("login.failed")
-        && event["reason"] == json!(reason)
+        && event["outcome"]["reason"] == json!(reason)
         && attempt_id.is_none_or(|id| event["attempt_id"] == json!(id))
 }
 
@@ -1679,7 +1679,9 @@ impl Gatehouse {
     /// output (tab/pipe-separated rows, no headers).
     pub fn sql(&self, query: &str) -> String {
         let output = match self.store {
+            // Waits for the write lock while Gatehouse's projector holds it.
             Store::Sqlite => Command::new("sqlite3")
+                .args(["-cmd", ".timeout 10000"])
                 .arg(self.sqlite_path())
                 .arg(query)
                 .stdin(Stdio::null())

@@ -966,13 +966,13 @@ pub async fn assert_refused(
     });
     let event = failed_event(gh, &tenant.slug, &attempt, case).await;
     assert_eq!(
-        event["reason"],
+        event["outcome"]["reason"],
         json!(reason),
         "[{case}] login.failed of attempt {attempt} has the wrong reason: {event:#}\n{}",
         outcome.describe()
     );
     assert_eq!(event["protocol"], json!("saml"), "[{case}] {event:#}");
-    assert_eq!(event["outcome"], json!("failed"), "[{case}] {event:#}");
+    assert_eq!(event["outcome"]["result"], json!("failed"), "[{case}] {event:#}");
     assert_eq!(event["tenant"], json!(tenant.slug), "[{case}] {event:#}");
     assert_eq!(
         event["connection_id"],

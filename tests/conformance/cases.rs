@@ -545,10 +545,10 @@ async fn assert_outcome<S: Subject>(
     let attempt = page.assert_error_page(&[page.status.as_u16()]);
     let event = failed_event(gh, connection, &attempt).await;
     assert_eq!(
-        (event["reason"].as_str(), page.status.as_u16()),
+        (event["outcome"]["reason"].as_str(), page.status.as_u16()),
         (Some(reason), status),
         "[{what}] expected {reason} with status {status}; got {} with {}; event {event:#}\n{}",
-        event["reason"],
+        event["outcome"]["reason"],
         page.status,
         delivery.describe()
     );
@@ -611,7 +611,7 @@ fn refusal_line(delivery: &Delivery, event: &Value) -> String {
     format!(
         "refused {} {}",
         delivery.last().status.as_u16(),
-        event["reason"].as_str().unwrap_or("?")
+        event["outcome"]["reason"].as_str().unwrap_or("?")
     )
 }
 

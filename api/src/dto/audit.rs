@@ -1,4 +1,4 @@
-use gatehouse_core::projections::AuditEntry;
+use gatehouse_core::projections::{ActorKind, AuditEntry, TargetKind};
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -41,44 +41,102 @@ pub struct AuditQuery {
     pub limit: Option<i64>,
 }
 
-/// One audit event.
+/// The value of `schema` in every audit event of this shape.
+pub const AUDIT_EVENT_SCHEMA: &str = "gatehouse.audit.event/1";
+
+/// One audit event, in the stable, versioned shape shared by the listing and the exports.
+/// Fields are only ever added to a version; a renamed or removed field, or a changed meaning,
+/// is a new `schema` version. Absent values are `null`, never omitted.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditEvent {
-    /// Position in the tenant's log.
+    /// Version of this shape: `gatehouse.audit.event/1`.
+    #[schema(example = "gatehouse.audit.event/1")]
+    pub schema: &'static str,
+    /// Unique, stable id of the event (`aggregate:id:sequence`).
+    #[schema(example = "login_attempt:4f6c2a51-8a3e-4a0f-9d0e-2b7f5d0c9b1e:2")]
     pub id: String,
-    /// When it happened (RFC 3339, UTC).
+    /// Position in the tenant's audit hash chain (1, 2, 3... with no gaps, in commit order); the
+    /// position `audit/verify` reports problems at.
+    pub position: i64,
+    /// Cursor just past this event: `cursor` with `order=oldest` lists what was recorded after
+    /// it.
+    pub cursor: String,
+    /// When it happened (RFC 3339, UTC, milliseconds).
+    #[schema(example = "2026-12-04T10:15:30.123Z")]
     pub time: String,
     /// Tenant slug.
     pub tenant: String,
-    /// Dotted past-tense type: `tenant.created`, `tenant.connection.configured`,
-    /// `tenant.connection.warning_raised`, `tenant.connection.removed`, `login.started`,
-    /// `login.succeeded`, `login.failed`,
-    /// `user.provisioned`, `user.profile_updated`, `session.started`, `session.ended`.
+    /// Dotted, past-tense type. Logins: `login.started`, `login.succeeded`, `login.failed`,
+    /// `login.code_requested`, `login.code_sent`, `login.code_wrong`. Sessions:
+    /// `session.started`, `session.ended`. Users: `user.provisioned`, `user.profile_updated`.
+    /// Configuration: `tenant.created`, `tenant.connection.configured`,
+    /// `tenant.connection.warning_raised`, `tenant.connection.removed`,
+    /// `tenant.login_policy.changed`. Credentials: `credential.created`, `credential.revoked`.
     #[serde(rename = "type")]
+    #[schema(example = "login.failed")]
     pub kind: String,
-    /// Login attempt id (login and session events).
-    pub attempt_id: Option<String>,
+    /// Who caused it.
+    pub actor: AuditActor,
+    /// What it acted on.
+    pub target: AuditTarget,
+    /// How it ended.
+    pub outcome: AuditOutcome,
+    /// Protocol of the connection (`oidc`, `saml`, `oauth2`, `cas`...).
+    pub protocol: Option<String>,
     /// Connection id.
     pub connection_id: Option<String>,
-    /// Protocol of the connection.
-    pub protocol: Option<String>,
-    /// `succeeded` or `failed` on login outcomes.
-    pub outcome: Option<String>,
-    /// Stable reason code of a failure, such as `email_domain_not_allowed`, `state_mismatch`,
-    /// `state_reused`, `id_token_invalid`, `idp_error`, `idp_unreachable`, `expired`.
-    pub reason: Option<String>,
-    /// Safe, human-readable detail of a failure.
-    pub detail: Option<String>,
-    /// Email involved.
+    /// Email of the person involved (lowercased).
     pub email: Option<String>,
-    /// Gatehouse user id.
+    /// Gatehouse user id of the person involved.
     pub user_id: Option<String>,
-    /// Who caused it: `admin:<credential>`, `attempt:<id>`, `user:<id>` or `system`.
-    pub actor: Option<String>,
-    /// Client IP of the login.
+    /// Client IP of the browser (login and session events).
     pub client_ip: Option<String>,
-    /// Browser user agent of the login.
+    /// Browser user agent (login and session events).
     pub user_agent: Option<String>,
+    /// Login attempt id (login and session events): ties every step of one sign-in together,
+    /// and is the id shown to the person on an error page.
+    pub attempt_id: Option<String>,
+    /// Id of the API or browser request that caused it (the `X-Request-Id` answer header).
+    pub request_id: Option<String>,
+}
+
+/// Who caused an audit event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditActor {
+    /// `person` (someone signing in, or a signed-in user), `admin_credential` (an admin API
+    /// credential) or `system` (Gatehouse itself: expiries, start-up work).
+    #[schema(value_type = String, example = "admin_credential")]
+    pub kind: ActorKind,
+    /// The credential id for `admin_credential`; the user id for a `person` once known (a
+    /// person not signed in yet is known by `email` and `attempt_id`); null for `system`.
+    pub id: Option<String>,
+}
+
+/// What an audit event acted on.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditTarget {
+    /// `tenant` (its settings), `connection` (an SSO connection; also what a login signs in
+    /// through), `user`, `session`, `credential` or `audit_log`.
+    #[schema(value_type = String, example = "connection")]
+    pub kind: TargetKind,
+    /// Its id: tenant slug, connection id, user id, session id, credential id, or the slug of
+    /// the audit log read.
+    pub id: Option<String>,
+}
+
+/// How an audit event ended.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditOutcome {
+    /// `succeeded` or `failed` on the events that end a login attempt (`login.succeeded`,
+    /// `login.failed`); null on events that record a step or a change.
+    #[schema(example = "failed")]
+    pub result: Option<String>,
+    /// Stable reason code: why a login failed (`email_domain_not_allowed`, `state_mismatch`,
+    /// `state_reused`, `id_token_invalid`, `idp_error`, `idp_unreachable`, `expired`...), why a
+    /// session ended, or `code_wrong`.
+    pub reason: Option<String>,
+    /// Safe, human-readable detail (never a secret or a token).
+    pub detail: Option<String>,
 }
 
 impl From<AuditEntry> for AuditEvent {
@@ -86,22 +144,37 @@ impl From<AuditEntry> for AuditEvent {
         let time = chrono::DateTime::from_timestamp_millis(entry.time_ms)
             .unwrap_or_default()
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let (actor_kind, actor_id) = entry.actor_parts();
+        let (target_kind, target_id) = entry.target();
         AuditEvent {
-            id: entry.id.to_string(),
+            schema: AUDIT_EVENT_SCHEMA,
+            cursor: entry.cursor().encode(),
+            id: entry.event_key,
+            position: entry.position,
             time,
             tenant: entry.tenant,
             kind: entry.kind,
-            attempt_id: entry.attempt_id,
-            connection_id: entry.connection_id,
+            actor: AuditActor {
+                kind: actor_kind,
+                id: actor_id,
+            },
+            target: AuditTarget {
+                kind: target_kind,
+                id: target_id,
+            },
+            outcome: AuditOutcome {
+                result: entry.outcome,
+                reason: entry.reason,
+                detail: entry.detail,
+            },
             protocol: entry.protocol,
-            outcome: entry.outcome,
-            reason: entry.reason,
-            detail: entry.detail,
+            connection_id: entry.connection_id,
             email: entry.email,
             user_id: entry.user_id,
-            actor: entry.actor,
             client_ip: entry.client_ip,
             user_agent: entry.user_agent,
+            attempt_id: entry.attempt_id,
+            request_id: entry.request_id,
         }
     }
 }

@@ -212,7 +212,8 @@ fn parse_time(text: &str) -> Result<i64, String> {
 }
 
 /// An exact type (`login.failed`) or a prefix ending in a dot (`login.`, `tenant.connection.`):
-/// dot-separated words of lowercase letters, digits and underscores.
+/// dot-separated words of lowercase letters, digits and underscores, each starting with a
+/// letter.
 fn parse_kind(text: &str) -> Option<KindFilter> {
     let (body, prefix) = match text.strip_suffix('.') {
         Some(body) => (body, true),
@@ -222,7 +223,9 @@ fn parse_kind(text: &str) -> Option<KindFilter> {
         && text.len() <= 64
         && body
             .split('.')
-            .all(|word| code(word, 64).is_some());
+            .all(|word| {
+                word.starts_with(|c: char| c.is_ascii_lowercase()) && code(word, 64).is_some()
+            });
     match (words_ok, prefix) {
         (false, _) => None,
         (true, true) => Some(KindFilter::Prefix(text.to_owned())),
@@ -301,7 +304,7 @@ pub struct ChainProblem {
     pub kind: String,
     /// Chain position of the bad entry or checkpoint.
     pub position: Option<i64>,
-    /// Its audit event id (`id` in the events list), when the entry exists.
+    /// Its `id` in the events list (its event key), when the entry is in the audit log.
     pub entry_id: Option<String>,
     /// Its event key, when known.
     pub event_key: Option<String>,
@@ -342,7 +345,8 @@ pub async fn verify_chain(
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default(),
         position: p.position,
-        entry_id: p.entry_id.map(|id| id.to_string()),
+        // The entry's `id` in the events list is its event key.
+        entry_id: p.entry_id.and(p.event_key.clone()),
         event_key: p.event_key,
         detail: p.detail,
     });

@@ -1,4 +1,12 @@
-//! The audit log read model: one row per event worth auditing, newest first by row id.
+//! The audit log read model: one row per event worth auditing, in the order of each tenant's
+//! hash chain.
+//!
+//! Readers page by the chain position (`audit_log.position`), never by the row id: the position
+//! is taken under the tenant's chain head lock inside the transaction that inserts the row, so
+//! within a tenant positions are gapless and become visible in order. A reader that has seen
+//! position n has therefore seen every entry below n, whatever order concurrent writers commit
+//! in, and a cursor past n never skips one. Row ids are drawn before commit (a lower id can
+//! appear after a higher one) and are renumbered by a projection rebuild.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -29,9 +37,37 @@ pub struct AuditRow {
     pub actor: Option<String>,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The API request that caused the event (from the event metadata).
+    pub request_id: Option<String>,
 }
 
 impl AuditRow {
+    /// A row for `event`: its key, time, actor and request id from the envelope and metadata.
+    pub(crate) fn for_event<A: cqrs_es::Aggregate>(
+        event: &cqrs_es::EventEnvelope<A>,
+        tenant: &str,
+        kind: &str,
+    ) -> Self {
+        let time = event
+            .metadata
+            .get("time")
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.timestamp_millis())
+            .unwrap_or_else(crate::store::now_millis);
+        AuditRow {
+            event_key: format!("{}:{}:{}", A::TYPE, event.aggregate_id, event.sequence),
+            tenant: tenant.to_owned(),
+            time,
+            kind: kind.to_owned(),
+            actor: event.metadata.get("actor").cloned(),
+            request_id: event
+                .metadata
+                .get("request_id")
+                .cloned(),
+            ..AuditRow::default()
+        }
+    }
+
     /// Inserts the row (email lowercased) and appends it to its tenant's hash chain, inside the
     /// projection transaction of `conn` (see `audit_chain`).
     pub(crate) async fn insert(&self, conn: &mut super::Conn<'_>) -> Result<(), StoreError> {
@@ -39,11 +75,15 @@ impl AuditRow {
     }
 }
 
-/// One audit entry as the API returns it.
+/// One stored audit entry.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct AuditEntry {
-    /// Position in the log; also the pagination cursor.
+    /// Row id (renumbered by a projection rebuild; not for clients).
     pub id: i64,
+    /// Position in the tenant's hash chain: gapless, in commit order, stable.
+    pub position: i64,
+    /// `aggregate:id:sequence` of the event: unique and stable.
+    pub event_key: String,
     /// When the event happened (Unix milliseconds).
     pub time_ms: i64,
     /// Tenant slug.
@@ -66,12 +106,132 @@ pub struct AuditEntry {
     pub email: Option<String>,
     /// User involved.
     pub user_id: Option<String>,
-    /// Who caused it: `admin:<credential>`, `attempt:<id>` or `system`.
+    /// Who caused it: `admin:<credential>`, `attempt:<id>`, `user:<id>` or `system`.
     pub actor: Option<String>,
     /// Client IP of the login.
     pub client_ip: Option<String>,
     /// User agent of the login.
     pub user_agent: Option<String>,
+    /// API request that caused it.
+    pub request_id: Option<String>,
+}
+
+/// Who caused an entry, as the audit shape names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorKind {
+    /// A person: someone signing in, or a signed-in user.
+    Person,
+    /// An admin API credential.
+    AdminCredential,
+    /// Gatehouse itself.
+    System,
+}
+
+/// What an entry acted on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetKind {
+    /// A tenant's own settings (creation, login policy).
+    Tenant,
+    /// An SSO connection of the tenant.
+    Connection,
+    /// A Gatehouse user account.
+    User,
+    /// A browser session.
+    Session,
+    /// An admin API credential.
+    Credential,
+    /// An audit log (reads of it).
+    AuditLog,
+}
+
+impl AuditEntry {
+    /// Reads an entry from a row selected with [`ENTRY_COLUMNS`].
+    pub fn from_row<R>(row: &R) -> Result<Self, sqlx::Error>
+    where
+        R: Row,
+        for<'c> &'c str: sqlx::ColumnIndex<R>,
+        for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    {
+        Ok(AuditEntry {
+            id: row.try_get("id")?,
+            position: row.try_get("position")?,
+            event_key: row.try_get("event_key")?,
+            time_ms: row.try_get("time")?,
+            tenant: row.try_get("tenant")?,
+            kind: row.try_get("type")?,
+            attempt_id: row.try_get("attempt_id")?,
+            connection_id: row.try_get("connection_id")?,
+            protocol: row.try_get("protocol")?,
+            outcome: row.try_get("outcome")?,
+            reason: row.try_get("reason")?,
+            detail: row.try_get("detail")?,
+            email: row.try_get("email")?,
+            user_id: row.try_get("user_id")?,
+            actor: row.try_get("actor")?,
+            client_ip: row.try_get("client_ip")?,
+            user_agent: row.try_get("user_agent")?,
+            request_id: row.try_get("request_id")?,
+        })
+    }
+
+    /// The cursor just past this entry.
+    pub fn cursor(&self) -> AuditCursor {
+        AuditCursor::at(self.position)
+    }
+
+    /// Who caused it, and their id: the credential id for an admin, the user id for a person
+    /// when known (a person who has not signed in yet is known by the attempt and email).
+    pub fn actor_parts(&self) -> (ActorKind, Option<String>) {
+        let actor = self
+            .actor
+            .as_deref()
+            .unwrap_or("system");
+        if let Some(id) = actor.strip_prefix("admin:") {
+            (ActorKind::AdminCredential, Some(id.to_owned()))
+        } else if let Some(id) = actor.strip_prefix("user:") {
+            (ActorKind::Person, Some(id.to_owned()))
+        } else if actor.starts_with("attempt:") {
+            (ActorKind::Person, self.user_id.clone())
+        } else {
+            (ActorKind::System, None)
+        }
+    }
+
+    /// What it acted on, derived from the event's aggregate and type.
+    pub fn target(&self) -> (TargetKind, Option<String>) {
+        let mut parts = self.event_key.splitn(2, ':');
+        let aggregate = parts.next().unwrap_or_default();
+        let aggregate_id = parts
+            .next()
+            .and_then(|rest| rest.rsplit_once(':'))
+            .map(|(id, _sequence)| id.to_owned());
+        match aggregate {
+            "tenant"
+                if self
+                    .kind
+                    .starts_with("tenant.connection.") =>
+            {
+                (TargetKind::Connection, self.connection_id.clone())
+            }
+            "login_attempt" if self.connection_id.is_some() => {
+                (TargetKind::Connection, self.connection_id.clone())
+            }
+            "user" => (TargetKind::User, aggregate_id),
+            "session" => (TargetKind::Session, aggregate_id),
+            "credential" => (TargetKind::Credential, aggregate_id),
+            "audit_read" => {
+                let log = self
+                    .tenant
+                    .strip_suffix(".access") // an access log (see projections::credentials)
+                    .unwrap_or(&self.tenant);
+                (TargetKind::AuditLog, Some(log.to_owned()))
+            }
+            _ => (TargetKind::Tenant, Some(self.tenant.clone())),
+        }
+    }
 }
 
 /// Which end of the log a page starts from.
@@ -180,8 +340,8 @@ pub enum SqlParam {
     Text(String),
 }
 
-/// The column that orders a tenant's log and that cursors point into.
-const ORDER_COLUMN: &str = "id";
+/// The column that orders a tenant's log and that cursors point into (see the module docs).
+const ORDER_COLUMN: &str = "position";
 
 impl AuditFilter {
     /// A filter for every entry of `tenant`, newest first.
@@ -203,7 +363,11 @@ impl AuditFilter {
             let n = first_param + params.len();
             params.push(param);
             if n == first_param {
-                sql.push_str(&format!(" WHERE {clause} ${n}"));
+                // An entry is listed once it is chained (rows from before the chain get their
+                // position when they are chained at start).
+                sql.push_str(&format!(
+                    " WHERE {clause} ${n} AND {ORDER_COLUMN} IS NOT NULL"
+                ));
             } else {
                 sql.push_str(&format!(" AND {clause} ${n}"));
             }
@@ -303,9 +467,10 @@ pub struct AuditReader {
     db: Db,
 }
 
-/// The columns of [`AuditEntry`], in `audit_log`.
-pub const ENTRY_COLUMNS: &str = "id, time, tenant, type, attempt_id, connection_id, protocol, \
-     outcome, reason, detail, email, user_id, actor, client_ip, user_agent";
+/// The columns of [`AuditEntry`], in `audit_log` (read them with [`AuditEntry::from_row`]).
+pub const ENTRY_COLUMNS: &str = "id, position, event_key, time, tenant, type, attempt_id, \
+     connection_id, protocol, outcome, reason, detail, email, user_id, actor, client_ip, \
+     user_agent, request_id";
 
 impl AuditReader {
     /// A reader over `db`.
@@ -330,39 +495,76 @@ impl AuditReader {
             let rows = bind_params(sqlx::query(&sql), &params)
                 .fetch_all(pool)
                 .await?;
-            let mut entries = Vec::with_capacity(rows.len());
-            for row in rows {
-                entries.push(AuditEntry {
-                    id: row.try_get("id")?,
-                    time_ms: row.try_get("time")?,
-                    tenant: row.try_get("tenant")?,
-                    kind: row.try_get("type")?,
-                    attempt_id: row.try_get("attempt_id")?,
-                    connection_id: row.try_get("connection_id")?,
-                    protocol: row.try_get("protocol")?,
-                    outcome: row.try_get("outcome")?,
-                    reason: row.try_get("reason")?,
-                    detail: row.try_get("detail")?,
-                    email: row.try_get("email")?,
-                    user_id: row.try_get("user_id")?,
-                    actor: row.try_get("actor")?,
-                    client_ip: row.try_get("client_ip")?,
-                    user_agent: row.try_get("user_agent")?,
-                });
-            }
-            entries
+            rows.iter()
+                .map(AuditEntry::from_row)
+                .collect::<Result<Vec<_>, _>>()?
         });
         let more = entries.len() as i64 > limit;
         entries.truncate(limit as usize);
-        let last = entries
-            .last()
-            .map(|e| AuditCursor::at(e.id));
+        if filter.order == AuditOrder::OldestFirst {
+            self.cut_at_gap(filter, &mut entries)
+                .await?;
+        }
+
+        let last = entries.last().map(AuditEntry::cursor);
         let next = match filter.order {
             AuditOrder::NewestFirst if more => last,
             AuditOrder::NewestFirst => None,
             AuditOrder::OldestFirst => last.or(filter.cursor),
         };
         Ok(AuditPage { entries, next })
+    }
+
+    /// Oldest first, a page must not run past an entry that is chained but not (yet) in the
+    /// audit log: that happens only while `gatehouse projections rebuild` refills the log (or
+    /// if a row was deleted, which `audit verify` names). A poller holding the cursor would
+    /// otherwise pass over it for good. The page stops before the first such entry; the next
+    /// poll carries on once it is back. One index range count on each table, over the page's
+    /// span of positions.
+    async fn cut_at_gap(
+        &self,
+        filter: &AuditFilter,
+        entries: &mut Vec<AuditEntry>,
+    ) -> Result<(), StoreError> {
+        let Some(last) = entries.last().map(|e| e.position) else {
+            return Ok(());
+        };
+        let after = filter
+            .cursor
+            .map_or(0, AuditCursor::position);
+        let missing: Option<i64> = on_db!(&self.db, |pool| {
+            let counts = sqlx::query(
+                "SELECT (SELECT COUNT(*) FROM audit_chain WHERE tenant = $1 AND position > $2 \
+                 AND position <= $3), (SELECT COUNT(*) FROM audit_log WHERE tenant = $1 \
+                 AND position > $2 AND position <= $3)",
+            )
+            .bind(&filter.tenant)
+            .bind(after)
+            .bind(last)
+            .fetch_one(pool)
+            .await?;
+            let chained: i64 = counts.try_get(0)?;
+            let listed: i64 = counts.try_get(1)?;
+            if chained == listed {
+                None
+            } else {
+                sqlx::query(
+                    "SELECT MIN(c.position) FROM audit_chain c WHERE c.tenant = $1 \
+                     AND c.position > $2 AND c.position <= $3 AND NOT EXISTS (SELECT 1 \
+                     FROM audit_log a WHERE a.tenant = c.tenant AND a.position = c.position)",
+                )
+                .bind(&filter.tenant)
+                .bind(after)
+                .bind(last)
+                .fetch_one(pool)
+                .await?
+                .try_get(0)?
+            }
+        });
+        if let Some(missing) = missing {
+            entries.retain(|e| e.position < missing);
+        }
+        Ok(())
     }
 }
 
@@ -416,15 +618,16 @@ mod tests {
 
         assert_eq!(
             sql,
-            " WHERE tenant = $3 AND time >= $4 AND time < $5 AND type LIKE $6 ESCAPE '\\' \
-             AND outcome = $7 AND reason = $8 AND user_id = $9 AND connection_id = $10 \
-             AND protocol = $11 AND client_ip = $12 AND email = $13 AND id > $14"
+            " WHERE tenant = $3 AND position IS NOT NULL AND time >= $4 AND time < $5 \
+             AND type LIKE $6 ESCAPE '\\' AND outcome = $7 AND reason = $8 AND user_id = $9 \
+             AND connection_id = $10 AND protocol = $11 AND client_ip = $12 AND email = $13 \
+             AND position > $14"
         );
         assert_eq!(params.len(), 12);
         assert_eq!(params[3], SqlParam::Text("login.%".into()));
         assert_eq!(params[10], SqlParam::Text("a@example.com".into()));
         assert_eq!(params[11], SqlParam::Int(5));
-        assert_eq!(filter.order_by(), " ORDER BY id ASC");
+        assert_eq!(filter.order_by(), " ORDER BY position ASC");
     }
 
     #[test]

@@ -24,8 +24,8 @@ use sqlx::sqlite::SqliteConnection;
 use tokio::sync::Notify;
 
 pub use audit::{
-    bind_params, AuditCursor, AuditEntry, AuditFilter, AuditOrder, AuditPage, AuditReader, AuditRow,
-    KindFilter, SqlParam, DEFAULT_PAGE, ENTRY_COLUMNS, MAX_PAGE,
+    bind_params, ActorKind, AuditCursor, AuditEntry, AuditFilter, AuditOrder, AuditPage,
+    AuditReader, AuditRow, KindFilter, SqlParam, TargetKind, DEFAULT_PAGE, ENTRY_COLUMNS, MAX_PAGE,
 };
 pub use credentials::{
     access_scope, credential_scope, scope_page, ScopeEntry, ACCESS_SUFFIX, PLATFORM_SCOPE,

@@ -14,20 +14,7 @@ use crate::on_conn;
 use crate::store::StoreError;
 
 fn base<A: Aggregate>(event: &EventEnvelope<A>, tenant: &str, kind: &str) -> AuditRow {
-    let time = event
-        .metadata
-        .get("time")
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.timestamp_millis())
-        .unwrap_or_else(crate::store::now_millis);
-    AuditRow {
-        event_key: format!("{}:{}:{}", A::TYPE, event.aggregate_id, event.sequence),
-        tenant: tenant.to_owned(),
-        time,
-        kind: kind.to_owned(),
-        actor: event.metadata.get("actor").cloned(),
-        ..AuditRow::default()
-    }
+    AuditRow::for_event(event, tenant, kind)
 }
 
 #[async_trait]

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use sqlx::Row;
 
 use super::CheckpointPolicy;
-use super::{checkpoint_message, content_of, installed, link_hash, to32, AuditRow, GENESIS};
+use super::{
+    checkpoint_message, current_hash, installed, link_hash, to32, AuditRow, CURRENT_FORM, GENESIS,
+};
 use crate::on_db;
 use crate::on_conn;
 use crate::projections::Conn;
@@ -20,13 +22,16 @@ const LOCK_HEAD: &str = "INSERT INTO audit_chain_heads (tenant, position, link_h
      checkpoint_position, checkpoint_time) VALUES ($1, 0, $2, 0, $3) ON CONFLICT (tenant) \
      DO UPDATE SET tenant = excluded.tenant \
      RETURNING position, link_hash, checkpoint_position, checkpoint_time";
+/// Written after the entry is chained, in the same transaction: the row takes its chain
+/// position (a new one, or the one a replayed event was chained at).
 const INSERT_ROW: &str = "INSERT INTO audit_log (event_key, tenant, time, type, attempt_id, \
      connection_id, protocol, outcome, reason, detail, email, user_id, actor, client_ip, \
-     user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+     user_agent, request_id, position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+     $12, $13, $14, $15, $16, (SELECT position FROM audit_chain WHERE event_key = $1)) \
      ON CONFLICT (event_key) DO NOTHING";
 /// An event already chained (a replay, or a rebuild of the read model) is not chained again.
 const INSERT_LINK: &str = "INSERT INTO audit_chain (tenant, position, event_key, entry_hash, \
-     link_hash) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_key) DO NOTHING";
+     link_hash, form) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_key) DO NOTHING";
 const UPDATE_HEAD: &str = "UPDATE audit_chain_heads SET position = $2, link_hash = $3, \
      checkpoint_position = $4, checkpoint_time = $5 WHERE tenant = $1";
 const INSERT_CHECKPOINT: &str = "INSERT INTO audit_checkpoints (tenant, position, head_hash, \
@@ -74,6 +79,7 @@ macro_rules! append_link {
             .bind($event_key)
             .bind(&$entry[..])
             .bind(&link[..])
+            .bind(CURRENT_FORM)
             .execute(&mut *$tx)
             .await?
             .rows_affected()
@@ -141,6 +147,7 @@ macro_rules! bind_row {
             .bind(&$row.actor)
             .bind(&$row.client_ip)
             .bind(&$row.user_agent)
+            .bind(&$row.request_id)
     };
 }
 
@@ -153,18 +160,18 @@ pub(crate) async fn insert_chained(conn: &mut Conn<'_>, row: &AuditRow) -> Resul
         .email
         .as_ref()
         .map(|e| e.to_lowercase());
-    let entry = content_of(row, email.as_deref()).hash();
+    let entry = current_hash(row, email.as_deref());
     let policy = installed().map(|c| &c.policy);
     on_conn!(conn, |c| {
         let tx = &mut **c;
         let now = now_millis();
         let mut head = lock_head!(tx, &row.tenant, now);
-        bind_row!(sqlx::query(INSERT_ROW), row, &email)
-            .execute(&mut *tx)
-            .await?;
         if append_link!(tx, head, &row.tenant, &row.event_key, entry, policy, now) {
             write_head!(tx, &row.tenant, head);
         }
+        bind_row!(sqlx::query(INSERT_ROW), row, &email)
+            .execute(&mut *tx)
+            .await?;
     });
     Ok(())
 }
@@ -194,12 +201,7 @@ async fn append_many(
                 .email
                 .as_ref()
                 .map(|e| e.to_lowercase());
-            if insert_rows {
-                bind_row!(sqlx::query(INSERT_ROW), row, &email)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            let entry = content_of(row, email.as_deref()).hash();
+            let entry = current_hash(row, email.as_deref());
             if !heads.contains_key(row.tenant.as_str()) {
                 let head = lock_head!(tx, &row.tenant, now);
                 heads.insert(row.tenant.as_str(), head);
@@ -208,6 +210,11 @@ async fn append_many(
                 .get_mut(row.tenant.as_str())
                 .expect("inserted above");
             append_link!(tx, head, &row.tenant, &row.event_key, entry, policy, now);
+            if insert_rows {
+                bind_row!(sqlx::query(INSERT_ROW), row, &email)
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         for (tenant, head) in &heads {
             write_head!(tx, *tenant, head);
@@ -232,8 +239,8 @@ pub async fn backfill(db: &Db) -> Result<u64, StoreError> {
     let rows = on_db!(db, |pool| {
         let records = sqlx::query(
             "SELECT event_key, tenant, time, type, attempt_id, connection_id, protocol, outcome, \
-             reason, detail, email, user_id, actor, client_ip, user_agent FROM audit_log a \
-             WHERE NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.event_key = a.event_key) \
+             reason, detail, email, user_id, actor, client_ip, user_agent, request_id \
+             FROM audit_log a WHERE NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.event_key = a.event_key) \
              ORDER BY id",
         )
         .fetch_all(pool)
@@ -256,6 +263,7 @@ pub async fn backfill(db: &Db) -> Result<u64, StoreError> {
                 actor: r.try_get(12)?,
                 client_ip: r.try_get(13)?,
                 user_agent: r.try_get(14)?,
+                request_id: r.try_get(15)?,
             });
         }
         rows
@@ -275,7 +283,7 @@ pub async fn backfill(db: &Db) -> Result<u64, StoreError> {
         let now = now_millis();
         let mut heads: HashMap<&str, Head> = HashMap::new();
         for row in &rows {
-            let entry = content_of(row, row.email.as_deref()).hash();
+            let entry = current_hash(row, row.email.as_deref());
             if !heads.contains_key(row.tenant.as_str()) {
                 let head = lock_head!(tx, &row.tenant, now);
                 heads.insert(row.tenant.as_str(), head);
@@ -283,7 +291,13 @@ pub async fn backfill(db: &Db) -> Result<u64, StoreError> {
             let head = heads
                 .get_mut(row.tenant.as_str())
                 .expect("inserted above");
-            append_link!(tx, head, &row.tenant, &row.event_key, entry, policy, now);
+            if append_link!(tx, head, &row.tenant, &row.event_key, entry, policy, now) {
+                sqlx::query("UPDATE audit_log SET position = $2 WHERE event_key = $1")
+                    .bind(&row.event_key)
+                    .bind(head.position)
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         for (tenant, head) in &heads {
             write_head!(tx, *tenant, head);

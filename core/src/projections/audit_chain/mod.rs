@@ -8,11 +8,16 @@
 //! link(0)       = 32 zero bytes
 //! ```
 //!
-//! The canonical form (version 1) covers every field a compliance reader relies on: event key,
+//! The canonical form covers every field a compliance reader relies on. Version 1: event key,
 //! tenant, time, type, attempt, connection, protocol, outcome, reason, detail, email, user,
 //! actor, client IP and user agent; each text field is `0x00` when absent or `0x01`, its byte
-//! length as u64 big-endian and its UTF-8 bytes, and the time is an i64 big-endian. The row id is
-//! not covered (a rebuild renumbers it); the chain position is.
+//! length as u64 big-endian and its UTF-8 bytes, and the time is an i64 big-endian. Version 2
+//! (migration 0006) is version 1's fields followed by the request id, under the tag
+//! `gatehouse audit entry v2`. Each chain row records its form (`audit_chain.form`); entries
+//! chained before version 2 keep verifying as version 1. A row that claims another form than
+//! it was chained with no longer matches its entry hash, since the tag is hashed. The row id is
+//! not covered (a rebuild renumbers it); the chain position is, and `audit_log.position` must
+//! equal it.
 //!
 //! The chain lives in `audit_chain` (position, event key, entry hash, link), apart from
 //! `audit_log`, so a projection rebuild leaves it in place and the rebuilt rows must fit it.
@@ -42,7 +47,10 @@ pub use verify::{tenants, verify, ChainProblem, ProblemKind, VerifyReport};
 
 /// The link before the first entry.
 pub const GENESIS: [u8; 32] = [0; 32];
-const ENTRY_TAG: &[u8] = b"gatehouse audit entry v1\0";
+const ENTRY_TAG_V1: &[u8] = b"gatehouse audit entry v1\0";
+const ENTRY_TAG_V2: &[u8] = b"gatehouse audit entry v2\0";
+/// The canonical form new entries are chained with.
+pub const CURRENT_FORM: i16 = 2;
 const LINK_TAG: &[u8] = b"gatehouse audit link v1\0";
 const CHECKPOINT_TAG: &str = "gatehouse audit checkpoint v1";
 /// Aggregates whose every event becomes exactly one audit entry (identity links do not).
@@ -55,6 +63,8 @@ const AUDITED_AGGREGATES: &str =
 /// The chained content of one audit entry.
 #[derive(Clone, Copy, Debug)]
 pub struct EntryContent<'a> {
+    /// Canonical form: 1 or [`CURRENT_FORM`].
+    pub form: i16,
     pub event_key: &'a str,
     pub tenant: &'a str,
     pub time: i64,
@@ -70,6 +80,8 @@ pub struct EntryContent<'a> {
     pub actor: Option<&'a str>,
     pub client_ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
+    /// Covered from form 2 on.
+    pub request_id: Option<&'a str>,
 }
 
 fn put_text(hasher: &mut Sha256, value: Option<&str>) {
@@ -84,10 +96,14 @@ fn put_text(hasher: &mut Sha256, value: Option<&str>) {
 }
 
 impl EntryContent<'_> {
-    /// SHA-256 of the canonical form, version 1.
-    pub fn hash(&self) -> [u8; 32] {
+    /// SHA-256 of the entry in its canonical form; `None` for a form this build does not know.
+    pub fn hash(&self) -> Option<[u8; 32]> {
         let mut h = Sha256::new();
-        h.update(ENTRY_TAG);
+        match self.form {
+            1 => h.update(ENTRY_TAG_V1),
+            2 => h.update(ENTRY_TAG_V2),
+            _ => return None,
+        }
         put_text(&mut h, Some(self.event_key));
         put_text(&mut h, Some(self.tenant));
         h.update(self.time.to_be_bytes());
@@ -107,7 +123,10 @@ impl EntryContent<'_> {
         ] {
             put_text(&mut h, field);
         }
-        h.finalize().into()
+        if self.form >= 2 {
+            put_text(&mut h, self.request_id);
+        }
+        Some(h.finalize().into())
     }
 }
 
@@ -135,8 +154,10 @@ pub fn checkpoint_message(
     )
 }
 
+/// A row's content in the current form.
 fn content_of<'a>(row: &'a AuditRow, email: Option<&'a str>) -> EntryContent<'a> {
     EntryContent {
+        form: CURRENT_FORM,
         event_key: &row.event_key,
         tenant: &row.tenant,
         time: row.time,
@@ -152,7 +173,15 @@ fn content_of<'a>(row: &'a AuditRow, email: Option<&'a str>) -> EntryContent<'a>
         actor: row.actor.as_deref(),
         client_ip: row.client_ip.as_deref(),
         user_agent: row.user_agent.as_deref(),
+        request_id: row.request_id.as_deref(),
     }
+}
+
+/// The hash of a row's content in the current form.
+fn current_hash(row: &AuditRow, email: Option<&str>) -> [u8; 32] {
+    content_of(row, email)
+        .hash()
+        .expect("CURRENT_FORM is a form that `hash` knows")
 }
 
 fn to32(bytes: &[u8]) -> Option<[u8; 32]> {

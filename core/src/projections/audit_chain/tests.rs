@@ -262,3 +262,208 @@ async fn a_chain_verifies_and_each_tampering_is_named() {
         "{problem:?}"
     );
 }
+
+/// The version 1 bytes, written out from the documented format, for a known-answer check.
+fn v1_bytes(row: &AuditRow) -> Vec<u8> {
+    fn text(out: &mut Vec<u8>, value: Option<&str>) {
+        match value {
+            None => out.push(0),
+            Some(t) => {
+                out.push(1);
+                out.extend((t.len() as u64).to_be_bytes());
+                out.extend(t.as_bytes());
+            }
+        }
+    }
+    let mut out = b"gatehouse audit entry v1\0".to_vec();
+    text(&mut out, Some(&row.event_key));
+    text(&mut out, Some(&row.tenant));
+    out.extend(row.time.to_be_bytes());
+    text(&mut out, Some(&row.kind));
+    let email = row
+        .email
+        .as_ref()
+        .map(|e| e.to_lowercase());
+    for field in [
+        &row.attempt_id,
+        &row.connection_id,
+        &row.protocol,
+        &row.outcome,
+        &row.reason,
+        &row.detail,
+        &email,
+        &row.user_id,
+        &row.actor,
+        &row.client_ip,
+        &row.user_agent,
+    ] {
+        text(&mut out, field.as_deref());
+    }
+    out
+}
+
+#[test]
+fn forms_one_and_two() {
+    let mut a = row("t", 1);
+    a.request_id = Some("req-1".to_owned());
+    let email = a
+        .email
+        .as_ref()
+        .map(|e| e.to_lowercase());
+    let v2 = content_of(&a, email.as_deref());
+    let v1 = EntryContent { form: 1, ..v2 };
+
+    let expected: [u8; 32] = Sha256::digest(v1_bytes(&a)).into();
+    assert_eq!(
+        v1.hash(),
+        Some(expected),
+        "form 1 is the documented version 1"
+    );
+    let mut b = a.clone();
+    b.request_id = Some("req-2".to_owned());
+    let email_b = b
+        .email
+        .as_ref()
+        .map(|e| e.to_lowercase());
+    let v2_b = content_of(&b, email_b.as_deref());
+    assert_eq!(
+        EntryContent { form: 1, ..v2_b }.hash(),
+        v1.hash(),
+        "form 1 ignores it"
+    );
+    assert_ne!(v2_b.hash(), v2.hash(), "form 2 covers the request id");
+    assert_ne!(v2.hash(), v1.hash(), "the tag tells the forms apart");
+    assert_eq!(EntryContent { form: 3, ..v2 }.hash(), None);
+}
+
+#[tokio::test]
+async fn entries_of_form_one_still_verify_next_to_form_two() {
+    let (db, _dir) = sqlite().await;
+    let trusted = TrustedKeys::new([CheckpointKey::generate().public()]);
+    let rows: Vec<AuditRow> = (1..=5)
+        .map(|n| AuditRow {
+            request_id: Some(format!("req-{n}")),
+            ..row("acme", n)
+        })
+        .collect();
+    append_batch(&db, &rows, None)
+        .await
+        .expect("append");
+    on_db!(&db, |pool| {
+        for n in 1..=5 {
+            sqlx::query(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+                 event_version, payload, metadata) VALUES ('login_attempt', $1, 0, 'x', '1', '{}', '{}')",
+            )
+            .bind(format!("acme-{n}"))
+            .execute(pool)
+            .await
+            .expect("event");
+        }
+    });
+    // Entries 1 to 3 as a store chained them before form 2: form 1 hashes, the links redone.
+    let mut link = GENESIS;
+    for (index, row) in rows.iter().enumerate() {
+        let position = index as i64 + 1;
+        let email = row
+            .email
+            .as_ref()
+            .map(|e| e.to_lowercase());
+        let form = if position <= 3 { 1 } else { 2 };
+        let entry = EntryContent {
+            form,
+            ..content_of(row, email.as_deref())
+        }
+        .hash()
+        .expect("known form");
+        link = link_hash(&link, position, &entry);
+        on_db!(&db, |pool| {
+            sqlx::query(
+                "UPDATE audit_chain SET entry_hash = $1, link_hash = $2, form = $3 \
+                 WHERE tenant = 'acme' AND position = $4",
+            )
+            .bind(&entry[..])
+            .bind(&link[..])
+            .bind(form)
+            .bind(position)
+            .execute(pool)
+            .await
+            .expect("rewrite");
+        });
+    }
+    let exec = |sql: &'static str| {
+        let db = db.clone();
+        async move {
+            on_db!(&db, |pool| {
+                sqlx::query(sql)
+                    .execute(pool)
+                    .await
+                    .expect(sql);
+            });
+        }
+    };
+    exec("UPDATE audit_chain_heads SET link_hash = (SELECT link_hash FROM audit_chain WHERE tenant = 'acme' AND position = 5) WHERE tenant = 'acme'").await;
+    let check = || async {
+        verify(&db, "acme", &trusted)
+            .await
+            .expect("verify")
+    };
+    let report = check().await;
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.entries_checked, 5);
+
+    // Form 2 covers the request id; form 1 never did.
+    exec("UPDATE audit_log SET request_id = 'forged' WHERE event_key = 'login_attempt:acme-4:0'")
+        .await;
+    let problem = check()
+        .await
+        .problem
+        .expect("a problem");
+    assert_eq!(
+        (problem.kind, problem.position),
+        (ProblemKind::Altered, Some(4)),
+        "{problem:?}"
+    );
+    exec("UPDATE audit_log SET request_id = 'req-4' WHERE event_key = 'login_attempt:acme-4:0'")
+        .await;
+    exec("UPDATE audit_log SET request_id = 'other' WHERE event_key = 'login_attempt:acme-2:0'")
+        .await;
+    assert!(check().await.ok, "form 1 does not cover the request id");
+
+    // Claiming another form breaks the entry: downgraded, or unknown.
+    exec("UPDATE audit_chain SET form = 1 WHERE event_key = 'login_attempt:acme-5:0'").await;
+    let problem = check()
+        .await
+        .problem
+        .expect("a problem");
+    assert_eq!(
+        (problem.kind, problem.position),
+        (ProblemKind::Altered, Some(5)),
+        "{problem:?}"
+    );
+    exec("UPDATE audit_chain SET form = 7 WHERE event_key = 'login_attempt:acme-5:0'").await;
+    let problem = check()
+        .await
+        .problem
+        .expect("a problem");
+    assert_eq!(
+        (problem.kind, problem.position),
+        (ProblemKind::Altered, Some(5)),
+        "{problem:?}"
+    );
+    assert!(problem.detail.contains("form 7"), "{problem:?}");
+    exec("UPDATE audit_chain SET form = 2 WHERE event_key = 'login_attempt:acme-5:0'").await;
+    assert!(check().await.ok);
+
+    // The row's copy of its position, which readers page by, must be the chained one.
+    exec("UPDATE audit_log SET position = 50 WHERE event_key = 'login_attempt:acme-3:0'").await;
+    let problem = check()
+        .await
+        .problem
+        .expect("a problem");
+    assert_eq!(
+        (problem.kind, problem.position),
+        (ProblemKind::Reordered, Some(3)),
+        "{problem:?}"
+    );
+}

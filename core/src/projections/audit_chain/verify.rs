@@ -159,7 +159,7 @@ impl Walk<'_> {
         event_key: &str,
         stored_entry: &[u8],
         stored_link: &[u8],
-        entry: Option<(i64, EntryContent<'_>)>,
+        entry: Option<(i64, Option<i64>, EntryContent<'_>)>,
     ) -> bool {
         if position != self.expected {
             self.problem = Some(ChainProblem {
@@ -174,7 +174,7 @@ impl Walk<'_> {
             });
             return false;
         }
-        let Some((entry_id, content)) = entry else {
+        let Some((entry_id, row_position, content)) = entry else {
             self.problem = Some(ChainProblem {
                 kind: ProblemKind::Removed,
                 position: Some(position),
@@ -186,7 +186,20 @@ impl Walk<'_> {
             });
             return false;
         };
-        let entry = content.hash();
+        let Some(entry) = content.hash() else {
+            self.problem = Some(ChainProblem {
+                kind: ProblemKind::Altered,
+                position: Some(position),
+                entry_id: Some(entry_id),
+                event_key: Some(event_key.to_owned()),
+                detail: format!(
+                    "the entry at position {position} ({event_key}) claims canonical form {}, \
+                     which does not exist",
+                    content.form
+                ),
+            });
+            return false;
+        };
         let altered = stored_entry != entry;
         let link = link_hash(&self.previous, position, &entry);
         if altered || stored_link != link {
@@ -198,6 +211,22 @@ impl Walk<'_> {
                 previous: self.previous,
                 entry,
                 stored_link: to32(stored_link).unwrap_or([0; 32]),
+            });
+            return false;
+        }
+        // Pages and cursors go by the row's copy of its position: a changed copy would reorder
+        // what readers see, or hide the entry from a tail.
+        if row_position != Some(position) {
+            self.problem = Some(ChainProblem {
+                kind: ProblemKind::Reordered,
+                position: Some(position),
+                entry_id: Some(entry_id),
+                event_key: Some(event_key.to_owned()),
+                detail: format!(
+                    "entry {entry_id} ({event_key}) is chained at position {position} but the \
+                     audit log lists it at {}",
+                    row_position.map_or("no position".to_owned(), |p| p.to_string())
+                ),
             });
             return false;
         }
@@ -238,8 +267,8 @@ impl Walk<'_> {
 
 const CHAIN_SQL: &str = "SELECT c.position, c.event_key, c.entry_hash, c.link_hash, a.id, \
      a.tenant, a.time, a.type, a.attempt_id, a.connection_id, a.protocol, a.outcome, a.reason, \
-     a.detail, a.email, a.user_id, a.actor, a.client_ip, a.user_agent \
-     FROM audit_chain c LEFT JOIN audit_log a ON a.event_key = c.event_key \
+     a.detail, a.email, a.user_id, a.actor, a.client_ip, a.user_agent, c.form, a.request_id, \
+     a.position FROM audit_chain c LEFT JOIN audit_log a ON a.event_key = c.event_key \
      WHERE c.tenant = $1 ORDER BY c.position";
 
 /// Recomputes `tenant`'s chain from the stored entries in one streaming pass (constant memory
@@ -278,7 +307,9 @@ pub async fn verify(db: &Db, tenant: &str, keys: &TrustedKeys) -> Result<VerifyR
                 None => None,
                 Some(id) => Some((
                     id,
+                    row.try_get::<Option<i64>, _>(21)?,
                     EntryContent {
+                        form: row.try_get(19)?,
                         event_key,
                         tenant: row.try_get(5)?,
                         time: row.try_get(6)?,
@@ -294,6 +325,7 @@ pub async fn verify(db: &Db, tenant: &str, keys: &TrustedKeys) -> Result<VerifyR
                         actor: row.try_get(16)?,
                         client_ip: row.try_get(17)?,
                         user_agent: row.try_get(18)?,
+                        request_id: row.try_get(20)?,
                     },
                 )),
             };
