@@ -133,6 +133,49 @@ async fn sso_required_journey() {
         .await;
 }
 
+#[tokio::test]
+async fn email_code_journey_to_an_app_elsewhere() {
+    let site = Site::start().await;
+    // The same Gatehouse under another host name is another origin for the browser.
+    let app_url = format!("{}/healthz", site.gh.url.replace("127.0.0.1", "localhost"));
+    let slug = site
+        .tenant_like_this_one(&app_url, &[])
+        .await;
+    let email = format!("{}@guests.example", unique("guest-"));
+
+    let result = site
+        .journey_at(&slug, &app_url, "email-code-elsewhere", &email, "")
+        .await;
+
+    assert_pages(&result, &["choice", "standard-login", "code-sent"]);
+    assert_eq!(result["outcome"]["landed"], json!(app_url), "{result:#}");
+    assert_eq!(result["outcome"]["status"], json!(200), "{result:#}");
+    site.gh
+        .audit_until(&slug, &[("type", "login.succeeded")], "the sign-in", |e| e.len() == 1)
+        .await;
+}
+
+#[tokio::test]
+async fn discovery_journey() {
+    let site = Site::start().await;
+    // A second connection, so the choice page offers the email field.
+    let slug = site
+        .tenant_like_this_one(&site.app_url, &["eu.good.test"])
+        .await;
+    let login = unique("member-");
+    let email = format!("{login}@good.test");
+
+    let result = site
+        .journey_at(&slug, &site.app_url, "discover", &email, &login)
+        .await;
+
+    assert_pages(&result, &["choice", "idp-login", "signed-in"]);
+    let session = &result["outcome"];
+    assert_eq!(session["tenant"], json!(slug), "{session:#}");
+    assert_eq!(session["email"], json!(email), "{session:#}");
+    assert_eq!(session["connection_id"], json!("okta"), "{session:#}");
+}
+
 /// The script's page checks, run on a page built to break each of them, report each.
 #[tokio::test]
 async fn page_checks_catch_a_broken_page() {
@@ -242,15 +285,66 @@ impl Site {
         }
     }
 
+    /// Another tenant like the site's (same name, OIDC connection `okta` and policy) with
+    /// this app URL; with `more_domains`, a second connection `okta-more` taking them.
+    async fn tenant_like_this_one(&self, app_url: &str, more_domains: &[&str]) -> String {
+        let slug = unique("b-");
+        self.gh
+            .create_tenant(&slug, &self.tenant, app_url)
+            .await;
+        let mut connections = vec![("okta", self.label.clone(), vec!["good.test"])];
+        if !more_domains.is_empty() {
+            connections.push(("okta-more", format!("{} More", self.label), more_domains.to_vec()));
+        }
+        for (id, label, domains) in connections {
+            let (client_id, secret) = self
+                .idp
+                .register_client(&[self.gh.callback_url(&slug, id)], false)
+                .await;
+            let config = json!({
+                "discovery_url": self.idp.discovery_url(),
+                "client_id": client_id,
+                "client_secret": secret,
+                "allowed_domains": domains,
+            });
+            self.gh
+                .put_oidc_connection(&slug, id, &label, config)
+                .await;
+        }
+        let policy = json!({
+            "standard_methods": ["email_code"],
+            "guests_allowed": true,
+            "enforce_sso": true,
+        });
+        self.gh
+            .admin_put(&format!("/api/v1/tenants/{slug}/login-policy"), &policy)
+            .await
+            .assert_status(200);
+        slug
+    }
+
     /// Runs one journey of the script against this site and returns its result.
     async fn journey(&self, journey: &str, email: &str, idp_login: &str) -> Value {
+        self.journey_at(&self.slug, &self.app_url, journey, email, idp_login)
+            .await
+    }
+
+    /// [`Site::journey`] at another tenant of the site's Gatehouse.
+    async fn journey_at(
+        &self,
+        slug: &str,
+        app_url: &str,
+        journey: &str,
+        email: &str,
+        idp_login: &str,
+    ) -> Value {
         let config = json!({
             "journey": journey,
             "gatehouse": self.gh.url,
-            "slug": self.slug,
+            "slug": slug,
             "tenant": self.tenant,
             "ssoLabel": self.label,
-            "appUrl": self.app_url,
+            "appUrl": app_url,
             "email": email,
             "idpLogin": idp_login,
             "idpOrigin": self.idp.issuer,

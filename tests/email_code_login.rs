@@ -25,6 +25,7 @@ on_both_stores!(
     sso_domain_is_sent_to_sso,
     guests_disabled_are_refused,
     disabled_method_is_refused,
+    policy_is_checked_again_when_the_code_is_used,
     outbox_without_smtp_writes_the_mail,
     answer_is_the_same_for_known_and_unknown_addresses,
     cross_origin_posts_are_refused,
@@ -311,9 +312,16 @@ async fn wrong_code_counts_then_the_right_one_works(store: Store) {
 
     let page = enter_code(&gh, &browser, &slug, wrong).await;
     assert_page(&page, 400, "4 tries left");
-    let page = enter_code(&gh, &browser, &slug, "<b>12</b>").await;
+    // What cannot be a code (empty, letters, markup, too short or long) is a slip, not a
+    // guess: it is answered plainly, takes no try and is not recorded.
+    for slip in ["", "abcdef", "<b>12</b>", "12345", "1234567"] {
+        let page = enter_code(&gh, &browser, &slug, slip).await;
+        assert_page(&page, 400, "Enter the 6-digit code");
+        assert!(!page.body.contains("<b>12</b>"), "{}", page.describe());
+    }
+    let wrong2 = if code == "000002" { "000003" } else { "000002" };
+    let page = enter_code(&gh, &browser, &slug, wrong2).await;
     assert_page(&page, 400, "3 tries left");
-    assert!(!page.body.contains("<b>12</b>"), "{}", page.describe());
     // Spaces inside the code are forgiven.
     let spaced = format!("{} {}", &code[..3], &code[3..]);
     let page = enter_code(&gh, &browser, &slug, &spaced).await;
@@ -491,6 +499,49 @@ async fn guests_disabled_are_refused(store: Store) {
     assert_eq!(failed["email"], json!(email), "{failed:#}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(smtp.mails_to(&email).is_empty());
+}
+
+async fn policy_is_checked_again_when_the_code_is_used(store: Store) {
+    let smtp = SmtpServer::shared().await;
+    let gh = start(store, smtp, &[]).await;
+    let slug = tenant_with_policy(&gh, email_code_policy()).await;
+    let policy_url = format!("/api/v1/tenants/{slug}/login-policy");
+    let (first, second) = (guest(), guest());
+    let (browser1, browser2) = (browser(), browser());
+    request_code_ok(&gh, &browser1, &slug, &first).await;
+    request_code_ok(&gh, &browser2, &slug, &second).await;
+    let code = smtp.mail_to(&first).await.code();
+    let token = token_of(&smtp.mail_to(&second).await.link());
+
+    // Guests switched off after the mail went out: the code no longer signs in.
+    let guests_off = json!({ "standard_methods": ["email_code"], "guests_allowed": false, "enforce_sso": true, "link_verified_email": false });
+    gh.admin_put(&policy_url, &guests_off)
+        .await
+        .assert_status(200);
+    let page = enter_code(&gh, &browser1, &slug, &code).await;
+    let attempt = page.assert_error_page(&[403]);
+    page.assert_no_session_cookie();
+    gh.assert_login_failed(&slug, "guests_disabled", Some(&attempt))
+        .await;
+
+    // The method switched off: the link no longer signs in either.
+    let method_off = json!({ "standard_methods": [], "guests_allowed": true, "enforce_sso": true, "link_verified_email": false });
+    gh.admin_put(&policy_url, &method_off)
+        .await
+        .assert_status(200);
+    let page = post(&gh, &browser2, &format!("/{slug}/email-code/link"), &[("token", &token)]).await;
+    let attempt2 = page.assert_error_page(&[403]);
+    page.assert_no_session_cookie();
+    gh.assert_login_failed(&slug, "method_disabled", Some(&attempt2))
+        .await;
+
+    // Switched back on, the refused code stays used up.
+    gh.admin_put(&policy_url, &email_code_policy())
+        .await
+        .assert_status(200);
+    let page = enter_code(&gh, &browser1, &slug, &code).await;
+    page.assert_no_session_cookie();
+    assert!(page.status.as_u16() >= 400, "{}", page.describe());
 }
 
 async fn disabled_method_is_refused(store: Store) {

@@ -239,7 +239,9 @@ async fn discovery_sends_each_domain_to_its_connection(store: Store) {
             &[("email", email), ("return_to", "/reports")],
         )
         .await;
-        page.assert_status(303);
+        // A page that moves on (a redirect answering the post would break the browser's
+        // form-action check on the way to the IdP).
+        page.assert_status(200);
         assert_eq!(
             page.location().as_deref(),
             Some(

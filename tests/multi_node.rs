@@ -187,6 +187,16 @@ async fn printed_admin_token_works_on_both_nodes() {
     a.admin_get(&format!("/api/v1/tenants/{slug2}"))
         .await
         .assert_status(200);
+
+    // The printed token then put in the configuration (as the README's several-nodes recipe
+    // suggests) starts a node normally, and works there.
+    let token = a.admin_token.clone();
+    let c = a
+        .another_node(&[("GATEHOUSE_ADMIN_TOKEN", &token)])
+        .await;
+    c.admin_get(&format!("/api/v1/tenants/{slug}"))
+        .await
+        .assert_status(200);
 }
 
 #[tokio::test]

@@ -13,6 +13,11 @@ pub struct Choice {
 }
 
 fn layout(title: &str, body: Markup) -> Markup {
+    layout_moving_on(title, None, body)
+}
+
+/// The page layout; with `refresh_to`, the browser moves on to that URL at once.
+fn layout_moving_on(title: &str, refresh_to: Option<&str>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -20,6 +25,9 @@ fn layout(title: &str, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="referrer" content="no-referrer";
+                @if let Some(href) = refresh_to {
+                    meta http-equiv="refresh" content=(format!("0;url={href}"));
+                }
                 title { (title) " · Gatehouse" }
                 style { (STYLE) }
             }
@@ -55,14 +63,22 @@ pub struct Discover<'a> {
     pub standard_href: Option<&'a str>,
 }
 
-/// "Sign in to {tenant}" with one button per connection and the standard-login link; with
-/// several connections, also an email field that picks the connection (`discover`).
-pub fn choice(tenant: &str, choices: &[Choice], standard_href: &str, discover: Option<&Discover<'_>>) -> Markup {
+/// "Sign in to {tenant}" with one button per connection and, when the tenant offers a standard
+/// method, the standard-login link; with several connections, also an email field that picks
+/// the connection (`discover`).
+pub fn choice(
+    tenant: &str,
+    choices: &[Choice],
+    standard_href: Option<&str>,
+    discover: Option<&Discover<'_>>,
+) -> Markup {
     layout(
         &format!("Sign in to {tenant}"),
         html! {
             h1 { "Sign in to " (tenant) }
-            @if choices.is_empty() {
+            @if choices.is_empty() && standard_href.is_none() {
+                p { "This organisation has not set up a way to sign in yet." }
+            } @else if choices.is_empty() {
                 p { "Single sign-on is not configured for this organisation yet." }
             }
             @if let Some(discover) = discover {
@@ -88,7 +104,9 @@ pub fn choice(tenant: &str, choices: &[Choice], standard_href: &str, discover: O
                 @for choice in choices {
                     li { a.button href=(choice.href) { "Sign in with " (choice.label) } }
                 }
-                li { a.button.secondary href=(standard_href) { "Sign in with Gatehouse" } }
+                @if let Some(href) = standard_href {
+                    li { a.button.secondary href=(href) { "Sign in with Gatehouse" } }
+                }
             }
         },
     )
@@ -146,7 +164,7 @@ pub fn code_sent(
     tenant: &str,
     email: &str,
     action: &str,
-    minutes: Option<i64>,
+    lifetime: Option<&str>,
     error: Option<&str>,
     restart_href: &str,
 ) -> Markup {
@@ -155,8 +173,8 @@ pub fn code_sent(
         html! {
             h1 { "Check your email" }
             p { "We sent a 6-digit code and a sign-in link to " strong { (email) } "."
-                @if let Some(minutes) = minutes {
-                    " They work once, for " (minutes) " minutes."
+                @if let Some(lifetime) = lifetime {
+                    " They work once, for " (lifetime) "."
                 }
             }
             @if let Some(error) = error {
@@ -217,6 +235,24 @@ pub fn login_failed(message: &str, attempt_id: Option<&str>, retry_href: Option<
             }
             @if let Some(href) = retry_href {
                 p { a href=(href) { "Try again" } }
+            }
+        },
+    )
+}
+
+/// The answer to a form post that leads on to another page: a page that moves on by itself,
+/// with a link in case it does not. Browsers check every redirect that answers a form post
+/// against the form page's `form-action 'self'`, so a redirect to the app or to an identity
+/// provider on another origin would be blocked; a navigation started by this page is not.
+pub fn continue_to(heading: &str, message: &str, href: &str) -> Markup {
+    layout_moving_on(
+        heading,
+        Some(href),
+        html! {
+            h1 { (heading) }
+            p { (message) }
+            ul.choices {
+                li { a.button id="continue" href=(href) { "Continue" } }
             }
         },
     )

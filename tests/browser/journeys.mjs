@@ -364,6 +364,16 @@ async function enterCode(tab, code) {
   await tab.navigate(() => form.getByRole('button', { name: signInHeading() }).click());
 }
 
+/**
+ * After a form post that signs in or picks a connection, Gatehouse answers with a page that
+ * moves on by itself (a redirect would be blocked by the form page's form-action 'self' once it
+ * leaves Gatehouse's origin). Waits until the browser has arrived at a URL starting with
+ * `target` and it has loaded.
+ */
+async function arrive(tab, target) {
+  await tab.page.waitForURL((url) => url.href.startsWith(target), { waitUntil: 'load' });
+}
+
 async function idpLogin(tab) {
   await tab.visit('idp-login', { gatehousePage: false });
   const page = tab.page;
@@ -412,6 +422,29 @@ const journeys = {
         JSON.stringify(alert)}\n${text}`);
     }
     await enterCode(tab, code);
+    await arrive(tab, config.appUrl);
+    return landOnApp(tab);
+  },
+
+  // The email code for a tenant whose app is on another origin: the browser must get there.
+  async 'email-code-elsewhere'(tab) {
+    await requestCode(tab, config.email);
+    await codeSentPage(tab, config.email);
+    const { code } = await mailTo(config.email);
+    await enterCode(tab, code);
+    await arrive(tab, config.appUrl);
+    return { landed: tab.page.url(), status: tab.documentStatus };
+  },
+
+  // Home-realm discovery: a member's address typed on the choice page leads to the IdP of
+  // the connection that owns its domain (another origin), and back signed in.
+  async discover(tab) {
+    await choicePage(tab);
+    const form = tab.page.locator('form#discover');
+    await form.getByLabel('Work email address').fill(config.email);
+    await tab.navigate(() => form.getByRole('button', { name: 'Continue' }).click());
+    await arrive(tab, config.idpOrigin);
+    await idpLogin(tab);
     return landOnApp(tab);
   },
 
@@ -423,6 +456,7 @@ const journeys = {
     await tab.navigate(() => tab.page.goto(link));
     await tab.visit('confirm-link', { heading: signInHeading() });
     await tab.navigate(() => tab.page.getByRole('button', { name: signInHeading() }).click());
+    await arrive(tab, config.appUrl);
     return landOnApp(tab);
   },
 

@@ -147,14 +147,48 @@ impl Page {
     }
 
     /// The Location header resolved against the request URL.
+    /// Where this answer sends the browser: the Location of a redirect, or the target of
+    /// Gatehouse's "continue" page (the answer to a form post that leads elsewhere, which moves
+    /// on by itself through a meta refresh and offers `a#continue`).
     pub fn location(&self) -> Option<String> {
-        let raw = self
-            .headers
-            .get(LOCATION)?
-            .to_str()
-            .ok()?;
+        let raw = match self.headers.get(LOCATION) {
+            Some(value) => value.to_str().ok()?.to_owned(),
+            None => self.continue_target()?,
+        };
         let base = Url::parse(&self.url).ok()?;
-        Some(base.join(raw).ok()?.to_string())
+        Some(base.join(&raw).ok()?.to_string())
+    }
+
+    /// The target of a "continue" page, checked to be the same in its meta refresh and its link.
+    fn continue_target(&self) -> Option<String> {
+        if self.status.as_u16() != 200
+            || !self
+                .content_type()
+                .starts_with("text/html")
+        {
+            return None;
+        }
+        let unescape = |v: &str| {
+            v.replace("&quot;", "\"")
+                .replace("&#x27;", "'")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&amp;", "&")
+        };
+        let after = |marker: &str| {
+            let start = self.body.find(marker)? + marker.len();
+            let rest = &self.body[start..];
+            Some(unescape(&rest[..rest.find('"')?]))
+        };
+        let link = after(r#"id="continue" href=""#)?;
+        let refresh = after(r#"http-equiv="refresh" content="0;url="#)?;
+        assert_eq!(
+            link,
+            refresh,
+            "the continue page's link and refresh differ: {}",
+            self.describe()
+        );
+        Some(link)
     }
 
     pub fn content_type(&self) -> String {
@@ -230,9 +264,10 @@ impl Page {
         self
     }
 
+    /// A redirect, or a "continue" page (see [`Page::location`]): where it sends the browser.
     pub fn assert_redirect(&self) -> String {
         assert!(
-            matches!(self.status.as_u16(), 302 | 303 | 307),
+            matches!(self.status.as_u16(), 302 | 303 | 307) || self.continue_target().is_some(),
             "expected a redirect: {}",
             self.describe()
         );

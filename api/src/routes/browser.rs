@@ -154,7 +154,11 @@ fn choice_page(
             href: format!("{base}/sso/{id}/start{param}"),
         })
         .collect();
-    let standard_href = format!("{base}?login=standard");
+    // return_to travels to standard login too (GET /{slug} reads it there).
+    let standard_href = match return_to {
+        Some(_) => format!("{base}?login=standard&{}", &param[1..]),
+        None => format!("{base}?login=standard"),
+    };
     let offers_standard = !standard_methods(state, tenant).is_empty();
     let action = format!("{base}/discover");
     let form = pages::Discover {
@@ -167,7 +171,7 @@ fn choice_page(
     pages::choice(
         &tenant.display_name,
         &choices,
-        &standard_href,
+        offers_standard.then_some(standard_href.as_str()),
         (tenant.connections.len() >= 2).then_some(&form),
     )
 }
@@ -179,8 +183,7 @@ fn choice_page(
     params(("slug" = String, Path, description = "Tenant slug")),
     request_body(content_type = "application/x-www-form-urlencoded", description = "email, return_to", content = String),
     responses(
-        (status = 303, description = "To the start of the connection that takes the address"),
-        (status = 200, description = "No connection takes the address: the choice page says so (recorded as `domain_not_found`)", content_type = "text/html", body = String),
+        (status = 200, description = "A page that moves on to the start of the connection that takes the address (`a#continue`), or, when none takes it, the choice page saying so (recorded as `domain_not_found`)", content_type = "text/html", body = String),
         (status = 400, description = "Not an address, or an unusable form", content_type = "text/html", body = String),
         (status = 403, description = "A cross-origin post", content_type = "text/html", body = String),
         (status = 404, description = "Unknown tenant", content_type = "text/html", body = String)))]
@@ -203,11 +206,14 @@ pub async fn discover(
     let client = client_info(&req, &state);
     let (status, message) = match state.gatehouse.discover(&slug, email, &client).await {
         Discovery::Connection(connection_id) => {
+            // The start redirects to the identity provider, another origin: see continue_to.
             let location = format!("/{slug}/sso/{connection_id}/start{}", return_param(return_to));
-            return HttpResponse::SeeOther()
-                .insert_header(("Location", location))
-                .insert_header(("Cache-Control", "no-store"))
-                .finish();
+            let page = pages::continue_to(
+                "Continue to sign in",
+                "Taking you to your organisation's sign-in.",
+                &location,
+            );
+            return pages::respond(StatusCode::OK, page);
         }
         Discovery::NoMatch { domain, .. } => (
             StatusCode::OK,
@@ -387,17 +393,44 @@ fn signed_in_or_failed(
     slug: &TenantSlug,
     result: Result<gatehouse_core::service::LoginSuccess, LoginFailure>,
 ) -> HttpResponse {
+    signed_in_or_failed_by(state, slug, result, Answering::Redirect)
+}
+
+/// How a successful sign-in sends the browser on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Answering {
+    /// A redirect (answers to GET requests).
+    Redirect,
+    /// A page that moves on by itself (answers to form posts: see `pages::continue_to`).
+    Page,
+}
+
+fn signed_in_or_failed_by(
+    state: &AppState,
+    slug: &TenantSlug,
+    result: Result<gatehouse_core::service::LoginSuccess, LoginFailure>,
+    answering: Answering,
+) -> HttpResponse {
     match result {
+        Ok(success) if answering == Answering::Page => {
+            let mut response = pages::respond(
+                StatusCode::OK,
+                pages::continue_to("Signed in", "Taking you on.", &success.redirect_to),
+            );
+            for cookie in signed_in_cookies(state, success.session_token, success.max_age_secs) {
+                if let Err(error) = response.add_cookie(&cookie) {
+                    tracing::error!(%error, "cannot set a sign-in cookie");
+                    return pages::respond(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        pages::bad_request("Signing in failed; please try again."),
+                    );
+                }
+            }
+            response
+        }
         Ok(success) => {
-            let cookie = Cookie::build(SESSION_COOKIE, success.session_token)
-                .http_only(true)
-                .secure(state.secure_cookies)
-                .same_site(SameSite::Lax)
-                .path("/")
-                .max_age(CookieDuration::seconds(success.max_age_secs))
-                .finish();
-            let mut flow = Cookie::build(FLOW_COOKIE, "").path("/").finish();
-            flow.make_removal();
+            let [cookie, flow] =
+                signed_in_cookies(state, success.session_token, success.max_age_secs);
             HttpResponse::Found()
                 .insert_header(("Location", success.redirect_to))
                 .insert_header(("Cache-Control", "no-store"))
@@ -408,6 +441,20 @@ fn signed_in_or_failed(
         }
         Err(failure) => failure_page(slug, failure),
     }
+}
+
+/// The session cookie, and the removal of the flow cookie.
+fn signed_in_cookies(state: &AppState, token: String, max_age_secs: i64) -> [Cookie<'static>; 2] {
+    let session = Cookie::build(SESSION_COOKIE, token)
+        .http_only(true)
+        .secure(state.secure_cookies)
+        .same_site(SameSite::Lax)
+        .path("/")
+        .max_age(CookieDuration::seconds(max_age_secs))
+        .finish();
+    let mut flow = Cookie::build(FLOW_COOKIE, "").path("/").finish();
+    flow.make_removal();
+    [session, flow]
 }
 
 /// Largest form an identity provider may post to an ACS.
@@ -627,7 +674,7 @@ pub async fn email_code_request(
                 &name,
                 &sent.email,
                 &format!("{base}/email-code/verify"),
-                Some((sent.ttl_secs + 59) / 60),
+                Some(&gatehouse_core::service::lifetime_words(sent.ttl_secs)),
                 None,
                 &format!("{base}?login=standard"),
             );
@@ -672,7 +719,7 @@ pub async fn email_code_request(
     params(("slug" = String, Path, description = "Tenant slug")),
     request_body(content_type = "application/x-www-form-urlencoded", description = "code", content = String),
     responses(
-        (status = 302, description = "Signed in; redirect to the app URL with the session cookie"),
+        (status = 200, description = "Signed in: the session cookie, and a page that moves on to the app URL (`a#continue`)", content_type = "text/html", body = String),
         (status = 400, description = "Wrong, expired or used code, or none requested in this browser", content_type = "text/html", body = String),
         (status = 403, description = "Locked after too many wrong codes, or a cross-origin post", content_type = "text/html", body = String)))]
 #[post("/{slug}/email-code/verify")]
@@ -733,7 +780,7 @@ pub async fn email_code_link(
     params(("slug" = String, Path, description = "Tenant slug")),
     request_body(content_type = "application/x-www-form-urlencoded", description = "token", content = String),
     responses(
-        (status = 302, description = "Signed in; redirect to the app URL with the session cookie"),
+        (status = 200, description = "Signed in: the session cookie, and a page that moves on to the app URL (`a#continue`)", content_type = "text/html", body = String),
         (status = 400, description = "Unknown, expired or used link, or another browser", content_type = "text/html", body = String),
         (status = 403, description = "A cross-origin post", content_type = "text/html", body = String)))]
 #[post("/{slug}/email-code/link")]
@@ -767,7 +814,7 @@ async fn email_code_outcome(
 ) -> HttpResponse {
     match result {
         Ok(success) => {
-            let mut response = signed_in_or_failed(state, slug, Ok(success));
+            let mut response = signed_in_or_failed_by(state, slug, Ok(success), Answering::Page);
             let mut handle = Cookie::build(EMAIL_CODE_COOKIE, "").path("/").finish();
             handle.make_removal();
             if let Err(error) = response.add_cookie(&handle) {
@@ -778,26 +825,34 @@ async fn email_code_outcome(
         Err(EmailCodeError::Wrong {
             email, tries_left, ..
         }) => {
-            let name = match state.gatehouse.tenant_for_login(slug).await {
-                Ok(tenant) => tenant.display_name,
-                Err(_) => slug.to_string(),
-            };
             let message = match tries_left {
                 1 => "That code is not right. 1 try left.".to_owned(),
                 n => format!("That code is not right. {n} tries left."),
             };
-            let page = pages::code_sent(
-                &name,
-                &email,
-                &format!("/{slug}/email-code/verify"),
-                None,
-                Some(&message),
-                &format!("/{slug}?login=standard"),
-            );
-            pages::respond(StatusCode::BAD_REQUEST, page)
+            code_again_page(state, slug, &email, &message).await
+        }
+        Err(EmailCodeError::Malformed { email }) => {
+            code_again_page(state, slug, &email, "Enter the 6-digit code from the email.").await
         }
         Err(EmailCodeError::Refused(failure)) => email_failure_page(slug, failure),
     }
+}
+
+/// The code form again, with what was wrong with the last entry.
+async fn code_again_page(state: &AppState, slug: &TenantSlug, email: &str, message: &str) -> HttpResponse {
+    let name = match state.gatehouse.tenant_for_login(slug).await {
+        Ok(tenant) => tenant.display_name,
+        Err(_) => slug.to_string(),
+    };
+    let page = pages::code_sent(
+        &name,
+        email,
+        &format!("/{slug}/email-code/verify"),
+        None,
+        Some(message),
+        &format!("/{slug}?login=standard"),
+    );
+    pages::respond(StatusCode::BAD_REQUEST, page)
 }
 
 /// The page for a refused Google or Facebook login: plain words for the reasons a person can

@@ -133,6 +133,11 @@ pub enum EmailCodeError {
         /// Tries left before the code locks.
         tries_left: u32,
     },
+    /// Not a 6-digit code (a slip, not a guess): no try is taken and nothing is recorded.
+    Malformed {
+        /// The address the code went to.
+        email: String,
+    },
     /// Refused (recorded when an attempt is known).
     Refused(LoginFailure),
 }
@@ -175,7 +180,7 @@ impl Gatehouse {
 
         // 1. On record from here on: who asked, for which address.
         let attempt_id = self
-            .start_attempt_by(slug, None, Some(EMAIL_CODE), EMAIL_CODE, client)
+            .start_attempt_by(slug, Some(&email_code_connection()), Some(EMAIL_CODE), EMAIL_CODE, client)
             .await
             .map_err(EmailCodeRequestError::Refused)?;
         let request = LoginAttemptCommand::RequestCode {
@@ -303,12 +308,12 @@ impl Gatehouse {
             "{}/{slug}/email-code/link?token={link_token}",
             self.settings.public_url
         );
-        let minutes = (login.settings.code_ttl_secs + 59) / 60;
+        let lifetime = lifetime_words(login.settings.code_ttl_secs);
         let subject = format!("Your sign-in code for {}", tenant.display_name);
         let body = format!(
             "Hello,\r\n\r\nyour code to sign in to {name} is:\r\n\r\n    {code}\r\n\r\n\
              Or open this link in the browser where you asked for the code, and confirm:\r\n\r\n\
-             {link}\r\n\r\nThe code and the link work once, for {minutes} minutes. If you did not \
+             {link}\r\n\r\nThe code and the link work once, for {lifetime}. If you did not \
              ask to sign in, ignore this message.\r\n",
             name = tenant.display_name,
             code = code.as_str(),
@@ -389,6 +394,17 @@ impl Gatehouse {
         // 2. Used, locked or expired codes are not compared at all.
         self.check_usable(slug, &row, client)
             .await?;
+        let entered: String = code
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        let well_formed = entered.len() == CODE_DIGITS as usize
+            && entered
+                .bytes()
+                .all(|b| b.is_ascii_digit());
+        if !well_formed {
+            return Err(EmailCodeError::Malformed { email: row.email });
+        }
 
         // 3. Each comparison takes one try first, across every node: parallel guesses share
         //    the same five.
@@ -421,17 +437,8 @@ impl Gatehouse {
                 return Err(EmailCodeError::Refused(unavailable()));
             }
         };
-        let entered: String = code
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect();
-        let well_formed = entered.len() == CODE_DIGITS as usize
-            && entered
-                .bytes()
-                .all(|b| b.is_ascii_digit());
-        // A malformed entry is compared as well, so every wrong entry costs the same.
-        let mac = self.code_mac(&row.id, if well_formed { &entered } else { "" });
-        if !(row.matches(&mac) && well_formed) {
+        let mac = self.code_mac(&row.id, &entered);
+        if !row.matches(&mac) {
             let state = self
                 .record(row.attempt_id, LoginAttemptCommand::RejectCode, client)
                 .await;
@@ -558,7 +565,7 @@ impl Gatehouse {
             };
         }
         let attempt_id = match self
-            .start_attempt_by(slug, None, Some(EMAIL_CODE), EMAIL_CODE, client)
+            .start_attempt_by(slug, Some(&email_code_connection()), Some(EMAIL_CODE), EMAIL_CODE, client)
             .await
         {
             Ok(id) => id,
@@ -599,6 +606,14 @@ impl Gatehouse {
                 tracing::error!(%error, "cannot mark the email code used");
                 return Err(EmailCodeError::Refused(unavailable()));
             }
+        }
+        // The policy again: it may have changed since the code was sent (the code is used up
+        // either way).
+        if let Some((reason, detail)) = policy_refusal(tenant, &row.email) {
+            let failure = self
+                .fail(row.attempt_id, reason, &detail, Some(row.email), client)
+                .await;
+            return Err(EmailCodeError::Refused(forbidden(failure)));
         }
         let connection_id = email_code_connection();
         let subject = row.email.to_lowercase();
@@ -742,6 +757,38 @@ pub fn normalize_email(input: &str) -> Result<String, &'static str> {
     Ok(format!("{local}@{domain}"))
 }
 
+/// A code's lifetime in words: "45 seconds", "1 minute", "10 minutes" (rounded up).
+pub fn lifetime_words(secs: i64) -> String {
+    let plural = |n: i64, unit: &str| match n {
+        1 => format!("1 {unit}"),
+        n => format!("{n} {unit}s"),
+    };
+    if secs < 60 {
+        plural(secs.max(0), "second")
+    } else {
+        plural((secs + 59) / 60, "minute")
+    }
+}
+
+/// Why the tenant's login policy refuses an email-code sign-in for `email` now, if it does.
+fn policy_refusal(tenant: &Tenant, email: &str) -> Option<(&'static str, String)> {
+    let policy = &tenant.login_policy;
+    if !policy.allows(StandardMethod::EmailCode) {
+        let detail = "the tenant does not offer email codes";
+        return Some((reasons::METHOD_DISABLED, detail.to_owned()));
+    }
+    let member_of = sso_connection_for(tenant, email);
+    if let (Some(connection_id), true) = (&member_of, policy.enforce_sso) {
+        let detail = format!("the address belongs to SSO connection {connection_id}");
+        return Some((reasons::SSO_ENFORCED, detail));
+    }
+    if member_of.is_none() && !policy.guests_allowed {
+        let detail = "the tenant does not let guests sign in";
+        return Some((reasons::GUESTS_DISABLED, detail.to_owned()));
+    }
+    None
+}
+
 fn forbidden(failure: LoginFailure) -> LoginFailure {
     LoginFailure {
         class: RefusalClass::Forbidden,
@@ -772,6 +819,15 @@ fn unavailable() -> LoginFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lifetimes_are_said_in_words() {
+        assert_eq!(lifetime_words(15), "15 seconds");
+        assert_eq!(lifetime_words(1), "1 second");
+        assert_eq!(lifetime_words(60), "1 minute");
+        assert_eq!(lifetime_words(61), "2 minutes");
+        assert_eq!(lifetime_words(600), "10 minutes");
+    }
 
     #[test]
     fn addresses_are_trimmed_and_their_domain_normalised() {

@@ -1,6 +1,7 @@
 //! Outgoing mail for standard login: over SMTP with lettre, or, when no SMTP server is
-//! configured, as one `.eml` file per message in a local outbox folder (the zero-setup default,
-//! so that a newcomer can still sign in). Message contents are never logged.
+//! configured, as one `.eml` file per message (its plain text beside it as `.txt`) in a local
+//! outbox folder (the zero-setup default, so that a newcomer can still sign in). Message
+//! contents are never logged.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -158,6 +159,7 @@ impl Mailer {
 
     /// Sends a plain-text message to `to`.
     pub async fn send(&self, to: &str, subject: &str, body: String) -> Result<(), MailError> {
+        let to_text = to.to_owned();
         let to: Mailbox = to
             .parse()
             .map_err(|_| MailError::Recipient)?;
@@ -166,7 +168,7 @@ impl Mailer {
             .to(to)
             .subject(subject)
             .header(ContentType::TEXT_PLAIN)
-            .body(body)
+            .body(body.clone())
             .map_err(|e| MailError::Send(e.to_string()))?;
         match &self.transport {
             Transport::Smtp(smtp) => smtp
@@ -174,11 +176,21 @@ impl Mailer {
                 .await
                 .map(|_| ())
                 .map_err(|e| MailError::Send(e.to_string())),
-            Transport::Outbox(outbox) => outbox
-                .send(message)
-                .await
-                .map(|_| ())
-                .map_err(|e| MailError::Send(e.to_string())),
+            Transport::Outbox(outbox) => {
+                let id = outbox
+                    .send(message)
+                    .await
+                    .map_err(|e| MailError::Send(e.to_string()))?;
+                // The .eml is the message as it would be sent, possibly quoted-printable (its
+                // link then split over lines); beside it, the plain text for a person to read.
+                let Some(dir) = &self.outbox else {
+                    return Ok(());
+                };
+                let text = format!("To: {to}\nSubject: {subject}\n\n{body}", to = to_text);
+                tokio::fs::write(dir.join(format!("{id}.txt")), text)
+                    .await
+                    .map_err(|e| MailError::Send(format!("outbox text: {e}")))
+            }
         }
     }
 }
@@ -242,13 +254,32 @@ mod tests {
             .send("guest@example.test", "Hello", "body text".into())
             .await
             .unwrap();
-        let files: Vec<_> = std::fs::read_dir(&outbox)
+        let mut files: Vec<_> = std::fs::read_dir(&outbox)
             .unwrap()
+            .map(|f| f.unwrap().path())
             .collect();
-        assert_eq!(files.len(), 1);
-        let text = std::fs::read_to_string(files[0].as_ref().unwrap().path()).unwrap();
-        assert!(text.contains("To: guest@example.test"), "{text}");
-        assert!(text.contains("body text"), "{text}");
+        files.sort();
+        assert_eq!(files.len(), 2, "{files:?}");
+        // The message as sent, and its plain text beside it.
+        assert_eq!(files[0].extension().unwrap(), "eml");
+        assert_eq!(files[1], files[0].with_extension("txt"));
+        let eml = std::fs::read_to_string(&files[0]).unwrap();
+        assert!(eml.contains("To: guest@example.test"), "{eml}");
+        assert!(eml.contains("body text"), "{eml}");
+        // A long line with a non-ASCII character: quoted-printable in the .eml, whole in the
+        // .txt.
+        let long = format!("Grüße, open https://gh.example/x/email-code/link?token={}", "T".repeat(60));
+        mailer
+            .send("guest@example.test", "Hello", long.clone())
+            .await
+            .unwrap();
+        let texts: Vec<String> = std::fs::read_dir(&outbox)
+            .unwrap()
+            .map(|f| f.unwrap().path())
+            .filter(|p| p.extension().unwrap() == "txt")
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect();
+        assert!(texts.iter().any(|t| t.contains(&long)), "{texts:?}");
     }
 
     #[tokio::test]

@@ -31,8 +31,8 @@ pub use credentials::{
 pub use diagnostics::AttemptDiagnostics;
 pub use discovery::{Discovery, DOMAIN_NOT_FOUND};
 pub use email_login::{
-    email_code_connection, email_reasons, normalize_email, EmailCodeError, EmailCodeRequestError,
-    EmailCodeSent, EmailCodeSettings, EMAIL_CODE,
+    email_code_connection, email_reasons, lifetime_words, normalize_email, EmailCodeError,
+    EmailCodeRequestError, EmailCodeSent, EmailCodeSettings, EMAIL_CODE,
 };
 pub use login::{
     ClientInfo, LoginFailure, LoginRedirect, LoginSuccess, RefusalClass, SessionInfo, SsoRedirect,

@@ -60,6 +60,21 @@ impl Credentials {
 
     /// Makes `token` (from configuration) the `config` credential, replacing an older one.
     pub async fn set_configured(&self, token: &str) -> Result<(), StoreError> {
+        // The printed bootstrap token (or any other credential's) configured as the admin token:
+        // it already works as that credential, which is kept as it is.
+        let holder: Option<String> = on_db!(&self.db, |pool| {
+            sqlx::query("SELECT id FROM admin_credentials WHERE token_hash = $1 AND id <> $2")
+                .bind(sha256_hex(token))
+                .bind(CONFIG_ID)
+                .fetch_optional(pool)
+                .await?
+                .map(|row| row.try_get("id"))
+                .transpose()?
+        });
+        if let Some(id) = holder {
+            tracing::info!(credential = %id, "the configured admin token is an existing credential");
+            return Ok(());
+        }
         let sql = "INSERT INTO admin_credentials (id, token_hash, label, created_at) \
                    VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET \
                    token_hash = excluded.token_hash";
