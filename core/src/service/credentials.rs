@@ -11,6 +11,7 @@
 //! tenant-scoped caller can never learn whether another tenant exists.
 
 use chrono::{DateTime, Utc};
+use sqlx::Row;
 use zeroize::Zeroizing;
 
 use super::Gatehouse;
@@ -20,11 +21,15 @@ use crate::domain::credential::{
 };
 use crate::domain::tenant::Tenant;
 use crate::ids::{Actor, TenantSlug};
+use crate::on_db;
 use crate::projections::Projections;
 use crate::store::{
     new_token, CommandError, Credentials, Executor, Metadata, StoreError, StoredCredential,
     BOOTSTRAP_ID, CONFIG_ID,
 };
+
+/// Longest wait of [`Gatehouse::record_audit_read`] for its entry to be chained.
+pub const READ_CHAINED_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What an authenticated credential may do, from its events.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -177,7 +182,10 @@ impl Gatehouse {
 
     /// Records one read of the audit log `scope` (a tenant slug or `_platform`) by `grant`:
     /// an `audit.read` entry in that log's access log. Callers refuse the read when this fails,
-    /// so no read goes unrecorded.
+    /// so no read goes unrecorded. Returns once the entry is chained in the access log, or after
+    /// at most [`READ_CHAINED_WAIT`] (the event is committed either way and the projector
+    /// chains it soon after), so a reader normally finds its read listed, and a verification
+    /// does not find it still pending.
     pub async fn record_audit_read(
         &self,
         grant: &Grant,
@@ -204,6 +212,23 @@ impl Gatehouse {
                 CommandError::Store(store) => store,
                 CommandError::Rejected(e) => StoreError::Database(e.to_string()),
             })?;
+
+        // Its one event has sequence 1.
+        let key = format!("{}:{id}:1", <AuditRead as cqrs_es::Aggregate>::TYPE);
+        let deadline = std::time::Instant::now() + READ_CHAINED_WAIT;
+        while std::time::Instant::now() < deadline {
+            let chained: i64 = on_db!(&self.db, |pool| {
+                sqlx::query("SELECT count(*) FROM audit_chain WHERE event_key = $1")
+                    .bind(&key)
+                    .fetch_one(pool)
+                    .await?
+                    .try_get(0)?
+            });
+            if chained > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
         Ok(())
     }
 
