@@ -9,12 +9,15 @@
 //! the batch's first statement takes the write lock.
 //!
 //! Commit order: on PostgreSQL `position` is drawn before the appending transaction commits, so
-//! "position > last" would pass over a transaction that commits after a higher-numbered one.
-//! Each event records its transaction id instead (`txid`, migration 0008), and a batch takes only
-//! events of transactions older than every transaction still running
-//! (`pg_snapshot_xmin(pg_current_snapshot())`), in (txid, position) order: once such an event is
-//! visible, no event that sorts before it can appear any more. On SQLite rowid order is commit
-//! order (one writer; events are never deleted).
+//! "position > last" alone would pass over a transaction that commits after a higher-numbered
+//! one. Every statement that appends events takes a shared advisory lock first (a trigger,
+//! migration 0009); before a batch the projector takes that lock exclusively for an instant, in
+//! a transaction of its own, and reads the highest position: the appends in flight in this
+//! database have then committed or rolled back, and later ones draw higher positions, so every
+//! event up to that mark is visible for good. The batch applies events in position order up to
+//! the mark. Only this database's appends are waited for (a long transaction elsewhere on the
+//! server does not hold the projection back), and an append waits at most for one such instant.
+//! On SQLite rowid order is commit order (one writer; events are never deleted).
 
 use std::time::Duration;
 
@@ -29,6 +32,10 @@ use crate::store::{now_millis, Db, StoreError};
 pub(crate) const READ_MODELS: &str = "read_models";
 /// The advisory lock that admits one applier at a time on PostgreSQL ("gatehous" in ASCII).
 const LOCK_KEY: i64 = 0x6761_7465_686f_7573;
+/// The advisory lock every append holds shared until it commits ("gatefenc"; migration 0009).
+const APPEND_FENCE_KEY: i64 = 0x6761_7465_6665_6e63;
+/// How long the projector waits for the appends in flight before trying again at its next poll.
+const FENCE_WAIT: &str = "SET LOCAL lock_timeout = '250ms'";
 /// How long a rebuild's fence holds without being renewed.
 pub(crate) const LEASE_MS: i64 = 60_000;
 
@@ -151,12 +158,11 @@ pub async fn lag(db: &Db, cap: i64) -> Result<i64, StoreError> {
     Ok(match db {
         Db::Postgres(pool) => {
             let mut c = pool.acquire().await?;
-            let (txid, position, ..) = read_position(&mut Conn::from(&mut *c)).await?;
+            let (_, position, ..) = read_position(&mut Conn::from(&mut *c)).await?;
             sqlx::query_scalar(
-                "SELECT count(*) FROM (SELECT 1 FROM events WHERE (txid, position) > ($1, $2) \
-                 LIMIT $3) AS pending",
+                "SELECT count(*) FROM (SELECT 1 FROM events WHERE position > $1 LIMIT $2) \
+                 AS pending",
             )
-            .bind(txid)
             .bind(position)
             .bind(cap)
             .fetch_one(&mut *c)
@@ -206,7 +212,15 @@ pub(crate) async fn apply_batch(
             }
         }
 
-        let events = read_events(&mut conn, txid, position, limit).await?;
+        let events = match &projections.db {
+            Db::Postgres(pool) => {
+                let Some(mark) = committed_mark(pool).await? else {
+                    return Ok(Outcome::Busy);
+                };
+                read_events(&mut conn, txid, position, mark, limit).await?
+            }
+            Db::Sqlite(_) => read_events(&mut conn, txid, position, 0, limit).await?,
+        };
         for event in &events {
             projections
                 .apply_stored(&mut conn, event)
@@ -309,24 +323,49 @@ pub(crate) async fn read_position(
     })
 }
 
-/// Up to `limit` events after (txid, position), in commit order; on PostgreSQL only those of
-/// transactions older than every running one (see the module documentation).
+/// The highest position below which every event has committed for good (see the module
+/// documentation), or `None` when the appends in flight did not finish within FENCE_WAIT.
+async fn committed_mark(pool: &sqlx::PgPool) -> Result<Option<i64>, StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(FENCE_WAIT)
+        .execute(&mut *tx)
+        .await?;
+    let fenced = sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(APPEND_FENCE_KEY)
+        .execute(&mut *tx)
+        .await;
+    match fenced {
+        Ok(_) => {}
+        // 55P03: lock_timeout. An append is slow to commit: try again at the next poll.
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55P03") => {
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let mark: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events")
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Some(mark))
+}
+
+/// Up to `limit` events after `position`, in commit order; on PostgreSQL only up to `mark`
+/// (see [`committed_mark`]). `txid` is recorded for diagnosis only.
 async fn read_events(
     conn: &mut Conn<'_>,
-    txid: i64,
+    _txid: i64,
     position: i64,
+    mark: i64,
     limit: i64,
 ) -> Result<Vec<StoredEvent>, StoreError> {
     let rows = match conn {
         Conn::Postgres(c) => sqlx::query(
             "SELECT txid, position, aggregate_type, aggregate_id, sequence, \
                  CAST(payload AS TEXT), CAST(metadata AS TEXT) FROM events \
-                 WHERE (txid, position) > ($1, $2) \
-                 AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
-                 ORDER BY txid, position LIMIT $3",
+                 WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3",
         )
-        .bind(txid)
         .bind(position)
+        .bind(mark)
         .bind(limit)
         .fetch_all(&mut **c)
         .await?

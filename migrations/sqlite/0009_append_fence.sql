@@ -1,0 +1,2 @@
+-- PostgreSQL only (the append fence); SQLite has one writer, so rowid order is commit order.
+SELECT 1;
