@@ -197,7 +197,12 @@ async fn login_policy_api_checks_and_records(store: Store) {
         .assert_problem(400, None);
     gh.admin_put(&path, &json!({ "standard_methods": [], "guests_allowed": true, "enforce_sso": true, "x": 1 }))
         .await
-        .assert_problem(400, None);
+        .assert_problem(422, Some("/x"));
+    // A body over the 64 KiB limit is 413, not a parse error.
+    let huge = json!({ "standard_methods": ["email_code"], "guests_allowed": true, "enforce_sso": true, "link_verified_email": false, "pad": "p".repeat(70 * 1024) });
+    gh.admin_put(&path, &huge)
+        .await
+        .assert_problem(413, None);
     gh.admin_put("/api/v1/tenants/no-such-tenant/login-policy", &email_code_policy())
         .await
         .assert_problem(404, None);

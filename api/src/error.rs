@@ -70,6 +70,9 @@ pub enum ApiError {
     /// The request cannot be parsed.
     #[error("{0}")]
     BadRequest(String),
+    /// The body is larger than the route accepts.
+    #[error("{0}")]
+    TooLarge(String),
     /// The store is unreachable or failed.
     #[error("storage unavailable")]
     Unavailable(#[source] StoreError),
@@ -101,6 +104,7 @@ impl ApiError {
                 ("invalid-field", "Invalid request field")
             }
             ApiError::BadRequest(_) => ("bad-request", "Malformed request"),
+            ApiError::TooLarge(_) => ("too-large", "Request body too large"),
             ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
             ApiError::PluginUnavailable(_) => ("plugin-unavailable", "Protocol plugin unavailable"),
             ApiError::Internal(_) => ("internal", "Internal error"),
@@ -113,7 +117,9 @@ impl ApiError {
             ApiError::NoSession => "no live session for this browser".into(),
             ApiError::Forbidden(why) => format!("this credential's role does not allow it: {why}"),
             ApiError::NotFound(what) => format!("no such {what}"),
-            ApiError::Conflict(detail) | ApiError::BadRequest(detail) => detail.clone(),
+            ApiError::Conflict(detail) | ApiError::BadRequest(detail) | ApiError::TooLarge(detail) => {
+                detail.clone()
+            }
             ApiError::Invalid { detail, .. } => detail.clone(),
             ApiError::InvalidFields(fields) => match fields.as_slice() {
                 [(_, detail)] => detail.clone(),
@@ -142,6 +148,7 @@ impl ResponseError for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) | ApiError::PluginUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -327,19 +327,31 @@ fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(JSON_LIMIT)
         .error_handler(|error, _req| {
-            let detail = match &error {
+            match &error {
                 actix_web::error::JsonPayloadError::ContentType => {
-                    "the body must be application/json".to_owned()
+                    ApiError::BadRequest("the body must be application/json".to_owned())
                 }
                 actix_web::error::JsonPayloadError::Overflow { .. }
                 | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
-                    format!("the body is larger than {JSON_LIMIT} bytes")
+                    ApiError::TooLarge(format!("the body is larger than {JSON_LIMIT} bytes"))
                 }
-                actix_web::error::JsonPayloadError::Deserialize(e) => format!("invalid JSON body: {e}"),
-                _ => "the body could not be read".to_owned(),
-            };
-            ApiError::BadRequest(detail).into()
+                actix_web::error::JsonPayloadError::Deserialize(e) => match unknown_field(e) {
+                    // serde names an unknown member but not where a wrong type was.
+                    Some(name) => ApiError::invalid(&format!("/{name}"), format!("invalid JSON body: {e}")),
+                    None => ApiError::BadRequest(format!("invalid JSON body: {e}")),
+                },
+                _ => ApiError::BadRequest("the body could not be read".to_owned()),
+            }
+            .into()
         })
+}
+
+/// The member serde refused as unknown at the top level of a body, as a JSON pointer token.
+fn unknown_field(error: &serde_json::Error) -> Option<String> {
+    let text = error.to_string();
+    let rest = text.strip_prefix("unknown field `")?;
+    let name = &rest[..rest.find('`')?];
+    Some(name.replace('~', "~0").replace('/', "~1"))
 }
 
 fn query_config() -> web::QueryConfig {
