@@ -2,6 +2,8 @@
 //! tenant catch-all `/{slug}` last.
 
 pub mod audit;
+pub mod audit_export;
+pub mod audit_summary;
 pub mod browser;
 pub mod config_history;
 pub mod credentials;
@@ -29,6 +31,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(config_history::config_at)
         .service(config_history::config_diff)
         .service(audit::list_events)
+        .service(audit_export::export_events)
+        .service(audit_summary::audit_summary)
         .service(audit::verify_chain)
         .service(audit::attempt_diagnostics)
         .service(credentials::tenant_reads)

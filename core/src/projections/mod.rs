@@ -11,6 +11,8 @@
 mod audit;
 pub mod audit_chain;
 mod credentials;
+pub mod audit_export;
+pub mod audit_summary;
 mod projector;
 mod rebuild;
 mod views;
