@@ -987,23 +987,21 @@ async fn audit_reads_are_recorded_with_the_credential(store: Store) {
     let entries = access_log_until(&gh, &auditor.token, &reads, |entries| {
         entries
             .iter()
-            .any(|e| e["detail"] == json!("GET /api/v1/tenants/{slug}/audit/reads"))
+            .any(|e| detail_of(e) == "GET /api/v1/tenants/{slug}/audit/reads")
     })
     .await;
     let read = entries
         .iter()
-        .find(|e| {
-            e["detail"]
-                .as_str()
-                .is_some_and(|d| d.starts_with("GET /api/v1/tenants/{slug}/audit/events "))
-        })
+        .find(|e| detail_of(e).starts_with("GET /api/v1/tenants/{slug}/audit/events "))
         .unwrap_or_else(|| panic!("no read of the events: {entries:#?}"));
     assert_eq!(read["type"], json!("audit.read"));
-    assert_eq!(read["actor"], json!(format!("admin:{}", auditor.id)));
+    assert_eq!(actor_of(read), format!("admin:{}", auditor.id));
     assert_eq!(
-        read["detail"],
-        json!("GET /api/v1/tenants/{slug}/audit/events type=login.&email=*")
+        detail_of(read),
+        "GET /api/v1/tenants/{slug}/audit/events type=login.&email=*"
     );
+    // The target is the log that was read.
+    assert_eq!(read["target"], json!({ "kind": "audit_log", "id": slug }));
     assert!(read["time"]
         .as_str()
         .is_some_and(|t| t.starts_with("20")));
@@ -1030,8 +1028,7 @@ async fn audit_reads_are_recorded_with_the_credential(store: Store) {
         "/api/v1/platform/audit/reads",
         |entries| {
             entries.iter().any(|e| {
-                e["detail"] == json!("GET /api/v1/platform/audit/events")
-                    && e["actor"] == json!("admin:config")
+                detail_of(e) == "GET /api/v1/platform/audit/events" && actor_of(e) == "admin:config"
             })
         },
     )
@@ -1049,7 +1046,7 @@ async fn access_log_until(
     loop {
         let page = call(gh, Some(token), "GET", path, None).await;
         page.assert_status(200);
-        let entries = page.json()["entries"]
+        let entries = page.json()["events"]
             .as_array()
             .expect("entries")
             .clone();
@@ -1116,10 +1113,8 @@ async fn credential_changes_are_audited_and_the_chains_verify(store: Store) {
     let has = |entries: &[Value], kind: &str, actor: Option<&str>, prefix: &str| {
         entries.iter().any(|e| {
             e["type"] == json!(kind)
-                && actor.is_none_or(|a| e["actor"] == json!(a))
-                && e["detail"]
-                    .as_str()
-                    .is_some_and(|d| d.starts_with(prefix))
+                && actor.is_none_or(|a| actor_of(e) == a)
+                && detail_of(e).starts_with(prefix)
         })
     };
     let mine = format!("credential {} ", platform.id);
@@ -1264,10 +1259,8 @@ async fn existing_tokens_are_platform_admins(store: Store) {
             let of = |kind: &str, actor: &str| {
                 entries.iter().any(|e| {
                     e["type"] == json!(kind)
-                        && e["actor"] == json!(actor)
-                        && e["detail"].as_str().is_some_and(|d| {
-                            d.starts_with("credential bootstrap role=platform_admin")
-                        })
+                        && actor_of(e) == actor
+                        && detail_of(e).starts_with("credential bootstrap role=platform_admin")
                 })
             };
             of("credential.created", "system") && of("credential.revoked", &by)

@@ -1,7 +1,6 @@
-//! Bodies of the credential routes and of the platform and access logs.
+//! Bodies of the credential routes.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use gatehouse_core::projections::ScopeEntry;
 use gatehouse_core::service::CredentialView;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -102,54 +101,4 @@ pub struct IssuedCredential {
 pub struct Credentials {
     /// Credentials.
     pub credentials: Vec<Credential>,
-}
-
-/// Paging of the platform and access logs.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct LogQuery {
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-    /// Page size, 1–200 (default 50).
-    pub limit: Option<i64>,
-}
-
-/// An entry of the platform log (platform credentials' changes) or of an access log (reads).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct LogEntry {
-    /// Position in the audit log.
-    pub id: String,
-    /// When (RFC 3339).
-    pub time: String,
-    /// `credential.created`, `credential.revoked` or `audit.read`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Who: `admin:<credential>` or `system`.
-    pub actor: Option<String>,
-    /// What: `credential <id> role=<role> ...`, or for a read the method and route followed by
-    /// its filters (`GET /api/v1/tenants/{slug}/audit/events type=login.&email=*`; values that
-    /// may name a person are withheld as `*`).
-    pub detail: Option<String>,
-}
-
-impl From<ScopeEntry> for LogEntry {
-    fn from(entry: ScopeEntry) -> Self {
-        LogEntry {
-            id: entry.id.to_string(),
-            time: from_ms(entry.time_ms),
-            kind: entry.kind,
-            actor: entry.actor,
-            detail: entry.detail,
-        }
-    }
-}
-
-/// A page of the platform log or of an access log, newest first.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct LogPage {
-    /// Entries, newest first.
-    pub entries: Vec<LogEntry>,
-    /// Pass as `cursor` for the next, older page; null on the last.
-    pub next_cursor: Option<String>,
 }

@@ -2,14 +2,16 @@
 //! record every read of an audit log.
 
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
-use gatehouse_core::projections::{access_scope, scope_page, PLATFORM_SCOPE};
+use gatehouse_core::projections::{access_scope, AuditCursor, PLATFORM_SCOPE};
 use gatehouse_core::service::{audit_read_filters, CredentialAdminError, Issuer, NewCredential};
 
 use crate::auth::{AuditReader, Caller, PlatformAdmin, ReadFacts};
+use crate::dto::audit::{AuditEvent, AuditPage, AuditQuery};
 use crate::dto::credentials::{
-    CreateCredential, Credential, CredentialQuery, Credentials, IssuedCredential, LogPage, LogQuery,
+    CreateCredential, Credential, CredentialQuery, Credentials, IssuedCredential,
 };
 use crate::error::{ApiError, Problem};
+use crate::routes::audit::audit_filter;
 use crate::state::{AppState, RequestId};
 
 impl From<CredentialAdminError> for ApiError {
@@ -118,12 +120,15 @@ pub async fn revoke_credential(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// The tenant's access log, newest first: one `audit.read` entry per call of an audit read
-/// route of this tenant (this one included) with the credential, the route and its filters.
+/// The tenant's access log, in the shape and with the filters, order and cursors of
+/// `.../audit/events`: one `audit.read` entry per call of an audit read route of this tenant
+/// (this one included), with the credential (`actor`), the log read (`target`) and, in
+/// `outcome.detail`, the method, route and filters (values that may name a person withheld as
+/// `*`).
 #[utoipa::path(tag = "audit", security(("bearer" = [])),
-    params(("slug" = String, Path, description = "Tenant slug"), LogQuery),
+    params(("slug" = String, Path, description = "Tenant slug"), AuditQuery),
     responses(
-        (status = 200, body = LogPage),
+        (status = 200, body = AuditPage),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
@@ -131,17 +136,17 @@ pub async fn revoke_credential(
 pub async fn tenant_reads(
     state: web::Data<AppState>,
     reader: AuditReader,
-    query: web::Query<LogQuery>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     reader.record(&state).await?;
-    page(&state, &access_scope(reader.slug()), query.into_inner()).await
+    page(&state, &access_scope(reader.slug()), &req).await
 }
 
-/// The platform log, newest first: `credential.created` and `credential.revoked` of platform
-/// admin credentials. Platform admins only.
-#[utoipa::path(tag = "audit", security(("bearer" = [])), params(LogQuery),
+/// The platform log, as `.../audit/events`: `credential.created` and `credential.revoked` of
+/// platform admin credentials. Platform admins only.
+#[utoipa::path(tag = "audit", security(("bearer" = [])), params(AuditQuery),
     responses(
-        (status = 200, body = LogPage),
+        (status = 200, body = AuditPage),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
@@ -150,17 +155,16 @@ pub async fn platform_events(
     state: web::Data<AppState>,
     admin: PlatformAdmin,
     req: HttpRequest,
-    query: web::Query<LogQuery>,
 ) -> Result<HttpResponse, ApiError> {
     record_platform_read(&state, &admin, &req).await?;
-    page(&state, PLATFORM_SCOPE, query.into_inner()).await
+    page(&state, PLATFORM_SCOPE, &req).await
 }
 
-/// The platform log's access log, newest first: every read of the platform log and of this
-/// log. Platform admins only.
-#[utoipa::path(tag = "audit", security(("bearer" = [])), params(LogQuery),
+/// The platform log's access log, as `.../audit/events`: every read of the platform log and of
+/// this log. Platform admins only.
+#[utoipa::path(tag = "audit", security(("bearer" = [])), params(AuditQuery),
     responses(
-        (status = 200, body = LogPage),
+        (status = 200, body = AuditPage),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
@@ -169,10 +173,9 @@ pub async fn platform_reads(
     state: web::Data<AppState>,
     admin: PlatformAdmin,
     req: HttpRequest,
-    query: web::Query<LogQuery>,
 ) -> Result<HttpResponse, ApiError> {
     record_platform_read(&state, &admin, &req).await?;
-    page(&state, &access_scope(PLATFORM_SCOPE), query.into_inner()).await
+    page(&state, &access_scope(PLATFORM_SCOPE), &req).await
 }
 
 async fn record_platform_read(
@@ -194,30 +197,22 @@ async fn record_platform_read(
     Ok(())
 }
 
-async fn page(state: &AppState, scope: &str, query: LogQuery) -> Result<HttpResponse, ApiError> {
-    let before = match query.cursor.as_deref() {
-        None => None,
-        Some(cursor) => Some(
-            cursor
-                .parse::<i64>()
-                .ok()
-                .filter(|c| *c > 0)
-                .ok_or_else(|| ApiError::invalid("/cursor", "not a cursor from this API"))?,
-        ),
-    };
-    let limit = match query.limit {
-        None => 50,
-        Some(limit @ 1..=200) => limit,
-        Some(_) => return Err(ApiError::invalid("/limit", "must be between 1 and 200")),
-    };
-    let (entries, next) = scope_page(state.gatehouse.db(), scope, before, limit).await?;
+/// One page of the log whose tenant key is `scope`, read like a tenant's audit events.
+async fn page(state: &AppState, scope: &str, req: &HttpRequest) -> Result<HttpResponse, ApiError> {
+    let (filter, _) = audit_filter(scope, req.query_string(), &[])?;
+    let page = state
+        .gatehouse
+        .audit()
+        .page(&filter)
+        .await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(LogPage {
-            entries: entries
+        .json(AuditPage {
+            events: page
+                .entries
                 .into_iter()
-                .map(Into::into)
+                .map(AuditEvent::from)
                 .collect(),
-            next_cursor: next.map(|id| id.to_string()),
+            next_cursor: page.next.map(AuditCursor::encode),
         }))
 }
