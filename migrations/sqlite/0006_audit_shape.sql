@@ -3,20 +3,24 @@
 -- `position` is the entry's place in its tenant's hash chain, copied from audit_chain in the
 -- transaction that chains it. It is taken under the tenant's head lock, so within a tenant it is
 -- gapless and in commit order: a reader that has seen position n has seen every position below
--- n. Pages and cursors go by it, never by `id`, which a projection rebuild renumbers.
+-- n. The commit-order tail goes by it, never by `id`, which a projection rebuild renumbers.
 -- `request_id` is the API request that caused the event (event metadata).
 ALTER TABLE audit_log ADD COLUMN position integer;
 ALTER TABLE audit_log ADD COLUMN request_id text;
 UPDATE audit_log SET position =
     (SELECT c.position FROM audit_chain c WHERE c.event_key = audit_log.event_key);
 
--- Pages of the common filters, newest or oldest first, read straight from an index.
+-- Listings by time (newest or oldest first, ties by position) of the common filters read
+-- straight from an index, cursor included: (tenant[, email or outcome], time, position). The
+-- commit-order tail reads (tenant, position).
 DROP INDEX audit_log_tenant;
+DROP INDEX audit_log_tenant_time;
 DROP INDEX audit_log_tenant_email;
 DROP INDEX audit_log_tenant_outcome;
 CREATE UNIQUE INDEX audit_log_tenant_position ON audit_log (tenant, position);
-CREATE INDEX audit_log_tenant_email ON audit_log (tenant, email, position);
-CREATE INDEX audit_log_tenant_outcome ON audit_log (tenant, outcome, position);
+CREATE INDEX audit_log_tenant_time ON audit_log (tenant, time, position);
+CREATE INDEX audit_log_tenant_email ON audit_log (tenant, email, time, position);
+CREATE INDEX audit_log_tenant_outcome ON audit_log (tenant, outcome, time, position);
 
 -- The canonical form an entry hash was computed with: 1 for entries chained before this
 -- migration, 2 (which also covers request_id) after it. The form is also in the hashed bytes

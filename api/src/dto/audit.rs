@@ -31,11 +31,13 @@ pub struct AuditQuery {
     pub protocol: Option<String>,
     /// Client IP address (IPv4 or IPv6, any notation).
     pub client_ip: Option<String>,
-    /// `newest` (default) or `oldest` first. Oldest first with a `cursor` lists what was
-    /// recorded after that cursor: a SIEM polls with the `next_cursor` of its last answer and
-    /// never misses an entry, whatever order concurrent writers commit in.
+    /// `newest` (default) or `oldest` first by time, or `commit`: oldest first in the order
+    /// the entries were committed (their `position`). `commit` with a `cursor` lists what was
+    /// recorded after that cursor, whatever its time: a SIEM polls with the `next_cursor` of its
+    /// last answer and never misses an entry, whatever order concurrent writers commit in.
     pub order: Option<String>,
-    /// `next_cursor` of the previous answer (opaque).
+    /// `next_cursor` of the previous answer, or an event's `cursor` to continue after that
+    /// event (opaque).
     pub cursor: Option<String>,
     /// Page size, 1–200 (default 50).
     pub limit: Option<i64>,
@@ -58,8 +60,8 @@ pub struct AuditEvent {
     /// Position in the tenant's audit hash chain (1, 2, 3... with no gaps, in commit order); the
     /// position `audit/verify` reports problems at.
     pub position: i64,
-    /// Cursor just past this event: `cursor` with `order=oldest` lists what was recorded after
-    /// it.
+    /// Cursor just past this event: as `cursor`, a listing continues after it (with
+    /// `order=commit`, from everything recorded after it).
     pub cursor: String,
     /// When it happened (RFC 3339, UTC, milliseconds).
     #[schema(example = "2026-12-04T10:15:30.123Z")]
@@ -184,8 +186,8 @@ impl From<AuditEntry> for AuditEvent {
 pub struct AuditPage {
     /// Events, in the requested order.
     pub events: Vec<AuditEvent>,
-    /// Pass as `cursor` for the next page. Newest first: null on the last page. Oldest first:
-    /// set once anything matched, to poll for what is recorded later.
+    /// Pass as `cursor` for the next page. By time (`newest`, `oldest`): null on the last page.
+    /// In commit order: always set, to poll for what is recorded later.
     pub next_cursor: Option<String>,
 }
 

@@ -13,10 +13,11 @@ use crate::dto::audit::{AuditEvent, AuditPage, AuditQuery};
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 
-/// A tenant's audit events, newest first by default: login attempts with their outcome and
-/// reason, sessions, and configuration changes with the acting credential. Served from the
-/// audit read model with cursor pagination; `order=oldest` with a cursor gives what was recorded
-/// since it (tail mode for a SIEM polling).
+/// A tenant's audit events in the shape `gatehouse.audit.event/1`, newest first by default:
+/// login attempts with their outcome and reason, sessions, and configuration and credential
+/// changes with the acting credential. Served from the audit read model with cursor
+/// pagination; `order=commit` lists oldest first in commit order, and with the `next_cursor`
+/// of the previous answer gives what was recorded since (the tail a SIEM polls with).
 #[utoipa::path(tag = "audit", security(("bearer" = [])),
     params(("slug" = String, Path, description = "Tenant slug"), AuditQuery),
     responses(
@@ -169,7 +170,8 @@ fn read_parameter(filter: &mut AuditFilter, key: &str, value: &str) -> Result<()
             filter.order = match value {
                 "newest" => AuditOrder::NewestFirst,
                 "oldest" => AuditOrder::OldestFirst,
-                _ => return Err("must be newest or oldest".into()),
+                "commit" => AuditOrder::Commit,
+                _ => return Err("must be newest, oldest or commit".into()),
             }
         }
         "cursor" => {
@@ -221,11 +223,9 @@ fn parse_kind(text: &str) -> Option<KindFilter> {
     };
     let words_ok = !body.is_empty()
         && text.len() <= 64
-        && body
-            .split('.')
-            .all(|word| {
-                word.starts_with(|c: char| c.is_ascii_lowercase()) && code(word, 64).is_some()
-            });
+        && body.split('.').all(|word| {
+            word.starts_with(|c: char| c.is_ascii_lowercase()) && code(word, 64).is_some()
+        });
     match (words_ok, prefix) {
         (false, _) => None,
         (true, true) => Some(KindFilter::Prefix(text.to_owned())),

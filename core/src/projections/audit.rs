@@ -1,12 +1,15 @@
 //! The audit log read model: one row per event worth auditing, in the order of each tenant's
 //! hash chain.
 //!
-//! Readers page by the chain position (`audit_log.position`), never by the row id: the position
-//! is taken under the tenant's chain head lock inside the transaction that inserts the row, so
-//! within a tenant positions are gapless and become visible in order. A reader that has seen
-//! position n has therefore seen every entry below n, whatever order concurrent writers commit
-//! in, and a cursor past n never skips one. Row ids are drawn before commit (a lower id can
-//! appear after a higher one) and are renumbered by a projection rebuild.
+//! Listings go by (time, position), newest or oldest first, served by the indexes
+//! (tenant[, email or outcome], time, position) whatever the time range. The tail goes by the
+//! chain position alone (`audit_log.position`, [`AuditOrder::Commit`]), never by the row id: the
+//! position is taken under the tenant's chain head lock inside the transaction that inserts the
+//! row, so within a tenant positions are gapless and become visible in order. A reader that has
+//! seen position n has therefore seen every entry below n, whatever order concurrent writers
+//! commit in, and a cursor past n never skips one. Row ids are drawn before commit (a lower id
+//! can appear after a higher one) and are renumbered by a projection rebuild; times are taken
+//! before commit too.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -179,7 +182,7 @@ impl AuditEntry {
 
     /// The cursor just past this entry.
     pub fn cursor(&self) -> AuditCursor {
-        AuditCursor::at(self.position)
+        AuditCursor::after(self.time_ms, self.position)
     }
 
     /// Who caused it, and their id: the credential id for an admin, the user id for a person
@@ -234,15 +237,18 @@ impl AuditEntry {
     }
 }
 
-/// Which end of the log a page starts from.
+/// The order of a listing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum AuditOrder {
-    /// Newest first (the default): a cursor pages back into older entries.
+    /// Newest first by time (the default; ties by position): a cursor pages back into older
+    /// entries.
     #[default]
     NewestFirst,
-    /// Oldest first: a cursor gives the entries recorded after it, the "since this cursor" mode
-    /// a SIEM polls with.
+    /// Oldest first by time (ties by position).
     OldestFirst,
+    /// Oldest first in commit order (chain position): the tail mode. A cursor gives every entry
+    /// recorded after it, whatever its time, so a poller never misses one.
+    Commit,
 }
 
 /// The type filter: one exact type, or every type under a dotted prefix.
@@ -254,46 +260,67 @@ pub enum KindFilter {
     Prefix(String),
 }
 
-/// A place in a tenant's audit log, opaque to clients. Entries are ordered by their position
-/// in the log; a page continues strictly after (or, newest first, before) the cursor.
+/// A place in a tenant's audit log, just after one entry: its time and its position, opaque to
+/// clients. A listing by time continues strictly after (or, newest first, before) the pair
+/// (time, position); the commit-order tail continues after the position.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AuditCursor(i64);
+pub struct AuditCursor {
+    time: i64,
+    position: i64,
+}
 
-const CURSOR_PREFIX: &str = "c1_";
+const CURSOR_PREFIX: &str = "c2_";
+/// Base64 (URL alphabet, unpadded) of 16 bytes.
+const CURSOR_BODY: usize = 22;
 
 impl AuditCursor {
-    /// The cursor at an entry's position in its tenant's log.
-    pub fn at(position: i64) -> Self {
-        AuditCursor(position)
+    /// The cursor just after the entry at `time` and `position`.
+    pub fn after(time: i64, position: i64) -> Self {
+        AuditCursor { time, position }
     }
 
-    /// The position the cursor stands at.
+    /// The cursor before the first entry of a log, for a tail that starts at the beginning.
+    pub fn start() -> Self {
+        AuditCursor {
+            time: i64::MIN,
+            position: 0,
+        }
+    }
+
+    /// The chain position the cursor stands at.
     pub fn position(self) -> i64 {
-        self.0
+        self.position
+    }
+
+    /// The time (Unix ms) of the entry the cursor stands at.
+    pub fn time(self) -> i64 {
+        self.time
     }
 
     /// The opaque text handed to clients.
     pub fn encode(self) -> String {
-        format!(
-            "{CURSOR_PREFIX}{}",
-            URL_SAFE_NO_PAD.encode(self.0.to_be_bytes())
-        )
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&self.time.to_be_bytes());
+        bytes[8..].copy_from_slice(&self.position.to_be_bytes());
+        format!("{CURSOR_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
     }
 
     /// Reads a cursor made by [`AuditCursor::encode`]; `None` for anything else (never panics,
     /// whatever the input).
     pub fn decode(text: &str) -> Option<Self> {
         let body = text.strip_prefix(CURSOR_PREFIX)?;
-        if body.len() != 11 {
+        if body.len() != CURSOR_BODY {
             return None;
         }
-        let bytes: [u8; 8] = URL_SAFE_NO_PAD
+        let bytes: [u8; 16] = URL_SAFE_NO_PAD
             .decode(body)
             .ok()?
             .try_into()
             .ok()?;
-        let position = i64::from_be_bytes(bytes);
-        (position >= 0).then_some(AuditCursor(position))
+        let (time, position) = bytes.split_at(8);
+        let time = i64::from_be_bytes(time.try_into().ok()?);
+        let position = i64::from_be_bytes(position.try_into().ok()?);
+        (position >= 0).then_some(AuditCursor { time, position })
     }
 }
 
@@ -340,7 +367,7 @@ pub enum SqlParam {
     Text(String),
 }
 
-/// The column that orders a tenant's log and that cursors point into (see the module docs).
+/// The column of the commit order (see the module docs).
 const ORDER_COLUMN: &str = "position";
 
 impl AuditFilter {
@@ -414,20 +441,37 @@ impl AuditFilter {
             push("email =", SqlParam::Text(email.to_lowercase()));
         }
         if let Some(cursor) = self.cursor {
-            let clause = match self.order {
-                AuditOrder::NewestFirst => format!("{ORDER_COLUMN} <"),
-                AuditOrder::OldestFirst => format!("{ORDER_COLUMN} >"),
-            };
-            push(&clause, SqlParam::Int(cursor.position()));
+            // Row values: one index range over (time, position) on both stores.
+            let n = first_param + params.len();
+            let pair = [
+                SqlParam::Int(cursor.time()),
+                SqlParam::Int(cursor.position()),
+            ];
+            match self.order {
+                AuditOrder::NewestFirst => {
+                    sql.push_str(&format!(" AND (time, {ORDER_COLUMN}) < (${n}, ${})", n + 1));
+                    params.extend(pair);
+                }
+                AuditOrder::OldestFirst => {
+                    sql.push_str(&format!(" AND (time, {ORDER_COLUMN}) > (${n}, ${})", n + 1));
+                    params.extend(pair);
+                }
+                AuditOrder::Commit => {
+                    sql.push_str(&format!(" AND {ORDER_COLUMN} > ${n}"));
+                    params.push(SqlParam::Int(cursor.position()));
+                }
+            }
         }
         (sql, params)
     }
 
-    /// ` ORDER BY ...` for this filter's order (the cursor column).
+    /// ` ORDER BY ...` for this filter's order: by (time, position), which the indexes
+    /// (tenant, [email or outcome,] time, position) serve, or by position for the commit order.
     pub fn order_by(&self) -> String {
         match self.order {
-            AuditOrder::NewestFirst => format!(" ORDER BY {ORDER_COLUMN} DESC"),
-            AuditOrder::OldestFirst => format!(" ORDER BY {ORDER_COLUMN} ASC"),
+            AuditOrder::NewestFirst => format!(" ORDER BY time DESC, {ORDER_COLUMN} DESC"),
+            AuditOrder::OldestFirst => format!(" ORDER BY time ASC, {ORDER_COLUMN} ASC"),
+            AuditOrder::Commit => format!(" ORDER BY {ORDER_COLUMN} ASC"),
         }
     }
 }
@@ -456,9 +500,9 @@ where
 pub struct AuditPage {
     /// Entries, in the filter's order.
     pub entries: Vec<AuditEntry>,
-    /// Where the next page starts. Newest first: `None` once the oldest entry was served.
-    /// Oldest first: always set once any entry matched (the last one served, or the filter's
-    /// cursor when nothing newer matched yet), so a poller keeps it and asks again.
+    /// Where the next page starts. By time: `None` once the last entry was served. In commit
+    /// order (the tail): always set (the last entry served, else the filter's cursor, else the
+    /// start), so a poller keeps it and asks again.
     pub next: Option<AuditCursor>,
 }
 
@@ -501,21 +545,23 @@ impl AuditReader {
         });
         let more = entries.len() as i64 > limit;
         entries.truncate(limit as usize);
-        if filter.order == AuditOrder::OldestFirst {
+        if filter.order == AuditOrder::Commit {
             self.cut_at_gap(filter, &mut entries)
                 .await?;
         }
 
         let last = entries.last().map(AuditEntry::cursor);
         let next = match filter.order {
-            AuditOrder::NewestFirst if more => last,
-            AuditOrder::NewestFirst => None,
-            AuditOrder::OldestFirst => last.or(filter.cursor),
+            AuditOrder::NewestFirst | AuditOrder::OldestFirst if more => last,
+            AuditOrder::NewestFirst | AuditOrder::OldestFirst => None,
+            AuditOrder::Commit => last
+                .or(filter.cursor)
+                .or(Some(AuditCursor::start())),
         };
         Ok(AuditPage { entries, next })
     }
 
-    /// Oldest first, a page must not run past an entry that is chained but not (yet) in the
+    /// In commit order, a page must not run past an entry that is chained but not (yet) in the
     /// audit log: that happens only while `gatehouse projections rebuild` refills the log (or
     /// if a row was deleted, which `audit verify` names). A poller holding the cursor would
     /// otherwise pass over it for good. The page stops before the first such entry; the next
@@ -577,20 +623,31 @@ mod tests {
 
     #[test]
     fn cursor_round_trips_and_refuses_anything_else() {
-        for position in [0, 1, 42, i64::MAX] {
-            let cursor = AuditCursor::at(position);
+        for (time, position) in [
+            (0, 0),
+            (-5, 1),
+            (1_700_000_000_000, 42),
+            (i64::MAX, i64::MAX),
+        ] {
+            let cursor = AuditCursor::after(time, position);
             assert_eq!(AuditCursor::decode(&cursor.encode()), Some(cursor));
         }
-        let good = AuditCursor::at(7).encode();
+        assert_eq!(
+            AuditCursor::decode(&AuditCursor::start().encode()),
+            Some(AuditCursor::start())
+        );
+        let good = AuditCursor::after(1, 7).encode();
         for bad in [
             "",
             "7",
-            "c1_",
+            "c2_",
+            "c1_AAAAAAAAAAc",
             &good[..good.len() - 1],
             &format!("{good}A"),
-            "c1_'; DROP TABLE audit_log;--",
-            "c1_/////////w",
-            &AuditCursor(-1).encode(),
+            &good.replace("c2_", "c3_"),
+            "c2_'; DROP TABLE audit_log;--",
+            "c2_//////////////////////w",
+            &AuditCursor::after(1, -1).encode(),
         ] {
             assert_eq!(AuditCursor::decode(bad), None, "{bad:?}");
         }
@@ -609,8 +666,8 @@ mod tests {
             connection_id: Some("c".into()),
             protocol: Some("oidc".into()),
             client_ip: Some("192.0.2.1".into()),
-            order: AuditOrder::OldestFirst,
-            cursor: Some(AuditCursor::at(5)),
+            order: AuditOrder::NewestFirst,
+            cursor: Some(AuditCursor::after(15, 5)),
             ..AuditFilter::tenant("acme")
         };
 
@@ -621,13 +678,35 @@ mod tests {
             " WHERE tenant = $3 AND position IS NOT NULL AND time >= $4 AND time < $5 \
              AND type LIKE $6 ESCAPE '\\' AND outcome = $7 AND reason = $8 AND user_id = $9 \
              AND connection_id = $10 AND protocol = $11 AND client_ip = $12 AND email = $13 \
-             AND position > $14"
+             AND (time, position) < ($14, $15)"
         );
-        assert_eq!(params.len(), 12);
+        assert_eq!(params.len(), 13);
         assert_eq!(params[3], SqlParam::Text("login.%".into()));
         assert_eq!(params[10], SqlParam::Text("a@example.com".into()));
-        assert_eq!(params[11], SqlParam::Int(5));
-        assert_eq!(filter.order_by(), " ORDER BY position ASC");
+        assert_eq!(params[11..], [SqlParam::Int(15), SqlParam::Int(5)]);
+        assert_eq!(filter.order_by(), " ORDER BY time DESC, position DESC");
+    }
+
+    #[test]
+    fn each_order_has_its_cursor_condition() {
+        let at = |order| AuditFilter {
+            order,
+            cursor: Some(AuditCursor::after(15, 5)),
+            ..AuditFilter::tenant("acme")
+        };
+
+        let oldest = at(AuditOrder::OldestFirst);
+        let commit = at(AuditOrder::Commit);
+
+        assert!(oldest
+            .where_clause(1)
+            .0
+            .ends_with(" AND (time, position) > ($2, $3)"));
+        assert_eq!(oldest.order_by(), " ORDER BY time ASC, position ASC");
+        let (sql, params) = commit.where_clause(1);
+        assert!(sql.ends_with(" AND position > $2"), "{sql}");
+        assert_eq!(params[1..], [SqlParam::Int(5)]);
+        assert_eq!(commit.order_by(), " ORDER BY position ASC");
     }
 
     #[test]
