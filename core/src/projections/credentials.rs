@@ -13,15 +13,13 @@
 
 use async_trait::async_trait;
 use cqrs_es::{Aggregate, DomainEvent, EventEnvelope};
-use sqlx::Row;
 
 use super::audit::AuditRow;
 use super::{Conn, Project, Projections};
 use crate::domain::audit_read::{AuditRead, AuditReadEvent};
 use crate::domain::credential::{Credential, CredentialEvent, CredentialRole};
 use crate::ids::TenantSlug;
-use crate::on_db;
-use crate::store::{Db, StoreError};
+use crate::store::StoreError;
 
 /// Tenant key of the platform log (platform admins' credential changes).
 pub const PLATFORM_SCOPE: &str = "_platform";
@@ -120,61 +118,4 @@ impl Project<AuditRead> for Projections {
         });
         row.insert(conn).await
     }
-}
-
-/// An entry of the platform log or of an access log, as listed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ScopeEntry {
-    /// Position in the audit log; also the cursor.
-    pub id: i64,
-    /// When (Unix ms).
-    pub time_ms: i64,
-    /// `credential.created`, `credential.revoked` or `audit.read`.
-    pub kind: String,
-    /// Who: `admin:<credential>` or `system`.
-    pub actor: Option<String>,
-    /// What: the credential and its role, or the route and filters read.
-    pub detail: Option<String>,
-}
-
-/// One page of the log whose tenant key is `scope`, newest first, before the entry
-/// `before_id` if given; and the cursor of the next page.
-pub async fn scope_page(
-    db: &Db,
-    scope: &str,
-    before_id: Option<i64>,
-    limit: i64,
-) -> Result<(Vec<ScopeEntry>, Option<i64>), StoreError> {
-    let limit = limit.clamp(1, super::MAX_PAGE);
-    let sql = format!(
-        "SELECT id, time, type, actor, detail FROM audit_log WHERE tenant = $1 AND id < $2 \
-         ORDER BY id DESC LIMIT {}",
-        limit + 1
-    );
-    let mut entries = on_db!(db, |pool| {
-        let rows = sqlx::query(&sql)
-            .bind(scope)
-            .bind(before_id.unwrap_or(i64::MAX))
-            .fetch_all(pool)
-            .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            out.push(ScopeEntry {
-                id: row.try_get("id")?,
-                time_ms: row.try_get("time")?,
-                kind: row.try_get("type")?,
-                actor: row.try_get("actor")?,
-                detail: row.try_get("detail")?,
-            });
-        }
-        out
-    });
-    let more = entries.len() as i64 > limit;
-    entries.truncate(limit as usize);
-    let next = if more {
-        entries.last().map(|e| e.id)
-    } else {
-        None
-    };
-    Ok((entries, next))
 }

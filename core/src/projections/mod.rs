@@ -29,9 +29,7 @@ pub use audit::{
     bind_params, ActorKind, AuditCursor, AuditEntry, AuditFilter, AuditOrder, AuditPage,
     AuditReader, AuditRow, KindFilter, SqlParam, TargetKind, DEFAULT_PAGE, ENTRY_COLUMNS, MAX_PAGE,
 };
-pub use credentials::{
-    access_scope, credential_scope, scope_page, ScopeEntry, ACCESS_SUFFIX, PLATFORM_SCOPE,
-};
+pub use credentials::{access_scope, credential_scope, ACCESS_SUFFIX, PLATFORM_SCOPE};
 pub use projector::{lag, Projector, ProjectorSettings};
 pub use rebuild::rebuild;
 
