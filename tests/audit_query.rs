@@ -781,19 +781,94 @@ async fn the_shape_names_actor_target_outcome_and_request(store: Store) {
     );
     assert!(ended["outcome"]["reason"].is_string(), "{ended:#}");
 
+    // A credential change: its actor, target and request.
+    let minted = gh
+        .admin()
+        .post(gh.url("/api/v1/credentials"))
+        .header("X-Request-Id", "mint-an-auditor")
+        .json(&json!({ "role": "auditor", "tenant": slug, "label": "SIEM" }))
+        .send()
+        .await
+        .expect("POST /api/v1/credentials");
+    assert_eq!(minted.status().as_u16(), 201);
+    let minted: Value = minted.json().await.expect("JSON");
+    let credential_id = minted["credential"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let created = gh
+        .audit_until(
+            &slug,
+            &[("type", "credential.created")],
+            "credential.created",
+            |ev| !ev.is_empty(),
+        )
+        .await;
+    assert_eq!(
+        created[0]["target"],
+        json!({"kind": "credential", "id": credential_id}),
+        "{created:#?}"
+    );
+    assert_eq!(
+        created[0]["actor"]["kind"],
+        json!("admin_credential"),
+        "{created:#?}"
+    );
+    assert_eq!(
+        created[0]["request_id"],
+        json!("mint-an-auditor"),
+        "{created:#?}"
+    );
+
+    // A read of the log is an entry of the access log, in the same shape.
+    let read = gh
+        .admin()
+        .get(events_url(&gh, &slug, "type=login."))
+        .header("X-Request-Id", "read-the-log")
+        .send()
+        .await
+        .expect("GET events");
+    assert_eq!(read.status().as_u16(), 200);
+    gh.projected().await;
+    let page = gh
+        .admin_get(&format!("/api/v1/tenants/{slug}/audit/reads?limit=200"))
+        .await;
+    page.assert_status(200);
+    let reads = page.json()["events"]
+        .as_array()
+        .expect("events")
+        .clone();
+    let mine = reads
+        .iter()
+        .find(|e| e["request_id"] == json!("read-the-log"))
+        .unwrap_or_else(|| panic!("no audit.read of read-the-log: {reads:#?}"));
+    assert_eq!(mine["schema"], json!("gatehouse.audit.event/1"), "{mine:#}");
+    assert_eq!(mine["type"], json!("audit.read"), "{mine:#}");
+    assert_eq!(mine["actor"]["kind"], json!("admin_credential"), "{mine:#}");
+    assert_eq!(
+        mine["target"],
+        json!({"kind": "audit_log", "id": slug}),
+        "{mine:#}"
+    );
+
     // The events list and the chain agree on positions.
     let report = gh
         .admin_get(&format!("/api/v1/tenants/{slug}/audit/verify"))
         .await
         .json();
     assert_eq!(report["ok"], json!(true), "{report:#}");
+    let committed = gh.audit(&slug, &[("order", "commit")]).await;
     assert_eq!(
         report["head_position"],
-        events
+        committed
             .last()
             .map(|e| e["position"].clone())
             .unwrap_or_default(),
         "{report:#}"
+    );
+    assert_eq!(
+        positions(&committed),
+        (1..=committed.len() as i64).collect::<Vec<_>>()
     );
 }
 

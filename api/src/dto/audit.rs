@@ -107,7 +107,7 @@ pub struct AuditEvent {
 pub struct AuditActor {
     /// `person` (someone signing in, or a signed-in user), `admin_credential` (an admin API
     /// credential) or `system` (Gatehouse itself: expiries, start-up work).
-    #[schema(value_type = String, example = "admin_credential")]
+    #[schema(value_type = ActorKindSchema)]
     pub kind: ActorKind,
     /// The credential id for `admin_credential`; the user id for a `person` once known (a
     /// person not signed in yet is known by `email` and `attempt_id`); null for `system`.
@@ -119,11 +119,36 @@ pub struct AuditActor {
 pub struct AuditTarget {
     /// `tenant` (its settings), `connection` (an SSO connection; also what a login signs in
     /// through), `user`, `session`, `credential` or `audit_log`.
-    #[schema(value_type = String, example = "connection")]
+    #[schema(value_type = TargetKindSchema)]
     pub kind: TargetKind,
     /// Its id: tenant slug, connection id, user id, session id, credential id, or the slug of
     /// the audit log read.
     pub id: Option<String>,
+}
+
+/// The kinds of actor (the OpenAPI view of `ActorKind`).
+#[derive(ToSchema)]
+#[schema(as = AuditActorKind)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // documentation only
+pub enum ActorKindSchema {
+    Person,
+    AdminCredential,
+    System,
+}
+
+/// The kinds of target (the OpenAPI view of `TargetKind`).
+#[derive(ToSchema)]
+#[schema(as = AuditTargetKind)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // documentation only
+pub enum TargetKindSchema {
+    Tenant,
+    Connection,
+    User,
+    Session,
+    Credential,
+    AuditLog,
 }
 
 /// How an audit event ended.

@@ -39,21 +39,9 @@ pub fn credential_scope(tenant: Option<&TenantSlug>) -> String {
         .unwrap_or_else(|| PLATFORM_SCOPE.to_owned())
 }
 
+/// Key, time, actor and request id from the envelope, as for every audit entry.
 fn row<A: Aggregate>(event: &EventEnvelope<A>, scope: String, kind: String) -> AuditRow {
-    let time = event
-        .metadata
-        .get("time")
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.timestamp_millis())
-        .unwrap_or_else(crate::store::now_millis);
-    AuditRow {
-        event_key: format!("{}:{}:{}", A::TYPE, event.aggregate_id, event.sequence),
-        tenant: scope,
-        time,
-        kind,
-        actor: event.metadata.get("actor").cloned(),
-        ..AuditRow::default()
-    }
+    AuditRow::for_event(event, &scope, &kind)
 }
 
 fn describe(id: &str, role: CredentialRole) -> String {
