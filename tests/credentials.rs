@@ -27,6 +27,7 @@ on_both_stores!(
     audit_reads_are_recorded_with_the_credential,
     credential_changes_are_audited_and_the_chains_verify,
     existing_tokens_are_platform_admins,
+    a_revoked_config_credential_stays_revoked,
 );
 
 /// A credential the test holds: its id and token.
@@ -1267,4 +1268,44 @@ async fn existing_tokens_are_platform_admins(store: Store) {
         },
     )
     .await;
+}
+
+async fn a_revoked_config_credential_stays_revoked(store: Store) {
+    let mut gh = Gatehouse::start(store).await;
+    let successor = create(&gh, &gh.admin_token, "platform_admin", None).await;
+    revoke(&gh, &successor.token, "config")
+        .await
+        .assert_status(204);
+    gh.admin_get("/api/v1/credentials")
+        .await
+        .assert_problem(401, None);
+
+    // Another configured token is still the revoked `config` credential.
+    let replacement = format!("adm-{}", uuid::Uuid::new_v4().simple());
+    for (key, value) in gh.env.iter_mut() {
+        if key == "GATEHOUSE_ADMIN_TOKEN" {
+            *value = replacement.clone();
+        }
+    }
+    gh.restart().await;
+    assert_eq!(
+        sql1(
+            &gh,
+            "SELECT token_hash FROM admin_credentials WHERE id = 'config'"
+        ),
+        sha256_hex(&replacement),
+        "the new token is the configured one"
+    );
+    call(&gh, Some(&replacement), "GET", "/api/v1/credentials", None)
+        .await
+        .assert_problem(401, None);
+    call(
+        &gh,
+        Some(&successor.token),
+        "GET",
+        "/api/v1/credentials",
+        None,
+    )
+    .await
+    .assert_status(200);
 }
