@@ -389,6 +389,7 @@ fn strictly_ok(method: &str, path: &str) -> bool {
             | ("GET", "/api/v1/tenants/{slug}/audit/events")
             | ("GET", "/api/v1/tenants/{slug}/audit/verify")
             | ("GET", "/api/v1/tenants/{slug}/audit/reads")
+            | ("GET", "/api/v1/tenants/{slug}/audit/reads/verify")
             | ("GET", "/api/v1/plugins")
             | ("GET", "/api/v1/credentials")
             | ("POST", "/api/v1/credentials")
@@ -1146,6 +1147,23 @@ async fn credential_changes_are_audited_and_the_chains_verify(store: Store) {
         .await;
     page.assert_status(200);
     assert_eq!(page.json()["ok"], json!(true), "{}", page.describe());
+    let page = call(
+        &gh,
+        Some(&admin.token),
+        "GET",
+        &format!("/api/v1/tenants/{slug}/audit/reads/verify"),
+        None,
+    )
+    .await;
+    page.assert_status(200);
+    let report = page.json();
+    assert_eq!(report["ok"], json!(true), "{}", page.describe());
+    assert_eq!(report["tenant"], json!(format!("{slug}.access")));
+    assert!(
+        report["entries_checked"].as_u64() >= Some(1),
+        "{}",
+        page.describe()
+    );
     let out = gh.run(&["audit", "verify"]);
     out.assert_success();
     for scope in [

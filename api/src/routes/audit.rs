@@ -339,20 +339,25 @@ pub async fn verify_chain(
         ));
     };
     let report = audit_chain::verify(state.gatehouse.db(), &slug, &chain.trusted).await?;
-    let problem = report.problem.map(|p| ChainProblem {
-        kind: serde_json::to_value(p.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default(),
-        position: p.position,
-        // The entry's `id` in the events list is its event key.
-        entry_id: p.entry_id.and(p.event_key.clone()),
-        event_key: p.event_key,
-        detail: p.detail,
-    });
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(ChainVerification {
+        .json(ChainVerification::from(report)))
+}
+
+impl From<audit_chain::VerifyReport> for ChainVerification {
+    fn from(report: audit_chain::VerifyReport) -> Self {
+        let problem = report.problem.map(|p| ChainProblem {
+            kind: serde_json::to_value(p.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            position: p.position,
+            // The entry's `id` in the events list is its event key.
+            entry_id: p.entry_id.and(p.event_key.clone()),
+            event_key: p.event_key,
+            detail: p.detail,
+        });
+        ChainVerification {
             tenant: report.tenant,
             ok: report.ok,
             entries_checked: report.entries_checked,
@@ -361,5 +366,6 @@ pub async fn verify_chain(
             head_hash: report.head_hash,
             last_checkpoint_position: report.last_checkpoint_position,
             problem,
-        }))
+        }
+    }
 }

@@ -2,8 +2,9 @@
 //! record every read of an audit log.
 
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
-use gatehouse_core::projections::{access_scope, AuditCursor, PLATFORM_SCOPE};
+use gatehouse_core::projections::{access_scope, audit_chain, AuditCursor, PLATFORM_SCOPE};
 use gatehouse_core::service::{audit_read_filters, CredentialAdminError, Issuer, NewCredential};
+use gatehouse_core::store::StoreError;
 
 use crate::auth::{AuditReader, Caller, PlatformAdmin, ReadFacts};
 use crate::dto::audit::{AuditEvent, AuditPage, AuditQuery};
@@ -11,7 +12,7 @@ use crate::dto::credentials::{
     CreateCredential, Credential, CredentialQuery, Credentials, IssuedCredential,
 };
 use crate::error::{ApiError, Problem};
-use crate::routes::audit::audit_filter;
+use crate::routes::audit::{audit_filter, ChainVerification};
 use crate::state::{AppState, RequestId};
 
 impl From<CredentialAdminError> for ApiError {
@@ -140,6 +141,33 @@ pub async fn tenant_reads(
 ) -> Result<HttpResponse, ApiError> {
     reader.record(&state).await?;
     page(&state, &access_scope(reader.slug()), &req).await
+}
+
+/// Verifies the tenant's access log: its own hash chain and signed checkpoints, exactly as
+/// `.../audit/verify` does for the tenant's log (the `tenant` of the answer is `<slug>.access`).
+#[utoipa::path(tag = "audit", security(("bearer" = [])),
+    params(("slug" = String, Path, description = "Tenant slug")),
+    responses(
+        (status = 200, body = ChainVerification),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 503, body = Problem, content_type = "application/problem+json")))]
+#[get("/api/v1/tenants/{slug}/audit/reads/verify")]
+pub async fn verify_tenant_reads(
+    state: web::Data<AppState>,
+    reader: AuditReader,
+) -> Result<HttpResponse, ApiError> {
+    reader.record(&state).await?;
+    let Some(chain) = audit_chain::installed() else {
+        return Err(ApiError::Unavailable(StoreError::Database(
+            "the audit chain configuration is not installed".into(),
+        )));
+    };
+    let scope = access_scope(reader.slug());
+    let report = audit_chain::verify(state.gatehouse.db(), &scope, &chain.trusted).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(ChainVerification::from(report)))
 }
 
 /// The platform log, as `.../audit/events`: `credential.created` and `credential.revoked` of

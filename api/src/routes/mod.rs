@@ -36,6 +36,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(audit::verify_chain)
         .service(audit::attempt_diagnostics)
         .service(credentials::tenant_reads)
+        .service(credentials::verify_tenant_reads)
         .service(credentials::platform_events)
         .service(credentials::platform_reads)
         .service(credentials::create_credential)
