@@ -1180,6 +1180,16 @@ async fn credential_changes_are_audited_and_the_chains_verify(store: Store) {
         );
     }
 
+    let access = format!("{slug}.access");
+    let out = gh.run(&["audit", "verify", "--tenant", &access]);
+    out.assert_success();
+    assert!(
+        out.stdout
+            .starts_with(&format!("ok {access}:")),
+        "{}",
+        out.describe()
+    );
+
     // And they survive a projection rebuild.
     let before = gh
         .audit(&slug, &[("type", "credential.")])
