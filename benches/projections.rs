@@ -23,6 +23,11 @@
 //!   sqlite      200,000 events in 35.9 s        5,564
 //!   postgres    200,000 events in 59.1 s        3,382
 //!
+//! Again at 17:04 UTC, PostgreSQL only (`GATEHOUSE_BENCH_STORES=postgres`), after the append
+//! fence (migration 0009) and the audit row shape of migration 0006 (chain position copied into
+//! the row, three more indexes), load average about 6 on the 2 cores: 200,000 events in 110.8 s,
+//! 1,805 events/s. Figures on this shared machine vary by a factor of two with the load.
+//!
 //! Issue 5 asks for 50,000 events/s on PostgreSQL: this is 15 times short (SQLite 9 times). Each
 //! event is applied by its own statements inside the batch's transaction: a view write or an
 //! attempt lookup, then the audit row through the chain (head lock, link insert, row insert,
