@@ -4,15 +4,23 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/system-deps.sh
-# The browser tests (tests/browser_pages.rs) drive Debian's Chromium, never a downloaded one.
+# Tools the tests run: Debian's Chromium for the browser tests (tests/browser_pages.rs; never a
+# downloaded one), xmlsec1 to re-sign SAML answers (tests/saml_hostile.rs), sqlite3 to alter
+# rows behind Gatehouse's back (tests/audit_chain.rs and others).
+tools=()
 if [ -z "${GATEHOUSE_TEST_CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ]; then
+    tools+=(chromium)
+fi
+command -v xmlsec1 >/dev/null 2>&1 || tools+=(xmlsec1)
+command -v sqlite3 >/dev/null 2>&1 || tools+=(sqlite3)
+if [ ${#tools[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "installing Debian's chromium for the browser tests" >&2
+        echo "installing what the tests run: ${tools[*]}" >&2
         apt-get update -q >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${tools[@]}" >&2
     else
-        echo "The browser tests need Debian's Chromium. Install it, then run this again:" >&2
-        echo "    sudo apt-get install -y chromium" >&2
+        echo "The tests need these programs. Install them, then run this again:" >&2
+        echo "    sudo apt-get install -y ${tools[*]}" >&2
         exit 1
     fi
 fi
