@@ -6,8 +6,8 @@ use gatehouse_core::projections::audit_summary::{AuditSummary, SummaryCounts};
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
-/// Query of the summary (documentation only; read by `routes::audit_summary`). Besides these,
-/// every filter of `GET .../audit/events` except `order`, `cursor` and `limit` applies.
+/// Query of the summary (documentation only; read by `routes::audit_summary`): the range, the
+/// bucket, and the filters of `GET .../audit/events` except `order`, `cursor` and `limit`.
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)] // read from the raw query string, so no field is read here
@@ -22,6 +22,20 @@ pub struct SummaryQuery {
     /// Event type, exact (`login.failed`) or a prefix ending in `.` (`login.`).
     #[param(rename = "type")]
     pub kind: Option<String>,
+    /// `succeeded` or `failed`.
+    pub outcome: Option<String>,
+    /// Reason code, such as `state_mismatch`.
+    pub reason: Option<String>,
+    /// Email, exact match, case-insensitive.
+    pub email: Option<String>,
+    /// Gatehouse user id (UUID).
+    pub user: Option<String>,
+    /// Connection id.
+    pub connection: Option<String>,
+    /// Protocol of the connection.
+    pub protocol: Option<String>,
+    /// Client IP address.
+    pub client_ip: Option<String>,
 }
 
 /// Counts of one bucket or of the whole range.
