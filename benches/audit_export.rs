@@ -19,7 +19,7 @@
 //! which a database `gh_bench_<random>` is made and dropped. Needs `sqlite3` and `psql` to load
 //! the rows (a recursive CTE and `generate_series`: seconds, where a million API calls would
 //! take an hour).
-
+//!
 //! Measured on 2026-12-04 (2 cores, release build, other benchmarks running at the same time,
 //! so the speeds are low bounds), growth after the warm-up: SQLite NDJSON 0.4 MiB (52,000
 //! rows/s), CSV 1.4 MiB (41,000 rows/s); PostgreSQL NDJSON 0.3 MiB (173,000 rows/s), CSV
