@@ -70,12 +70,6 @@ impl AuditRow {
             ..AuditRow::default()
         }
     }
-
-    /// Inserts the row (email lowercased) and appends it to its tenant's hash chain, inside the
-    /// projection transaction of `conn` (see `audit_chain`).
-    pub(crate) async fn insert(&self, conn: &mut super::Conn<'_>) -> Result<(), StoreError> {
-        super::audit_chain::insert_chained(conn, self).await
-    }
 }
 
 /// One stored audit entry.

@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use cqrs_es::{Aggregate, DomainEvent, EventEnvelope};
 
 use super::audit::AuditRow;
+use super::batch::Pending;
 use super::{Conn, Project, Projections};
 use crate::domain::audit_read::{AuditRead, AuditReadEvent};
 use crate::domain::credential::{Credential, CredentialEvent, CredentialRole};
@@ -52,7 +53,8 @@ fn describe(id: &str, role: CredentialRole) -> String {
 impl Project<Credential> for Projections {
     async fn project(
         &self,
-        conn: &mut Conn<'_>,
+        _conn: &mut Conn<'_>,
+        pending: &mut Pending,
         event: &EventEnvelope<Credential>,
     ) -> Result<(), StoreError> {
         let id = event.aggregate_id.as_str();
@@ -86,7 +88,8 @@ impl Project<Credential> for Projections {
                 row
             }
         };
-        row.insert(conn).await
+        pending.audit(row);
+        Ok(())
     }
 }
 
@@ -94,7 +97,8 @@ impl Project<Credential> for Projections {
 impl Project<AuditRead> for Projections {
     async fn project(
         &self,
-        conn: &mut Conn<'_>,
+        _conn: &mut Conn<'_>,
+        pending: &mut Pending,
         event: &EventEnvelope<AuditRead>,
     ) -> Result<(), StoreError> {
         let AuditReadEvent::Recorded(read) = &event.payload;
@@ -104,6 +108,7 @@ impl Project<AuditRead> for Projections {
         } else {
             format!("{} {}", read.route, read.filters)
         });
-        row.insert(conn).await
+        pending.audit(row);
+        Ok(())
     }
 }

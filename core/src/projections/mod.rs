@@ -10,6 +10,7 @@
 
 mod audit;
 pub mod audit_chain;
+mod batch;
 mod credentials;
 pub mod audit_export;
 pub mod audit_summary;
@@ -95,12 +96,17 @@ macro_rules! on_conn {
     };
 }
 
-/// One aggregate's projection logic. Writes go through `conn`, inside the transaction that also
-/// moves the projection's position.
+/// One aggregate's projection logic. Writes go through `conn`, or are queued in `pending` for
+/// the batch's multi-row writes (see `batch`), inside the transaction that also moves the
+/// projection's position.
 #[async_trait]
 pub(crate) trait Project<A: Aggregate> {
-    async fn project(&self, conn: &mut Conn<'_>, event: &EventEnvelope<A>)
-        -> Result<(), StoreError>;
+    async fn project(
+        &self,
+        conn: &mut Conn<'_>,
+        pending: &mut batch::Pending,
+        event: &EventEnvelope<A>,
+    ) -> Result<(), StoreError>;
 }
 
 /// An event as read from the store for projecting: its commit-order key and serialized form.
@@ -149,16 +155,18 @@ macro_rules! query_for {
         )*
 
         impl Projections {
-            /// Applies one stored event to the read models through `conn`.
+            /// Applies one stored event to the read models through `conn` and `pending`.
             pub(crate) async fn apply_stored(
                 &self,
                 conn: &mut Conn<'_>,
+                pending: &mut batch::Pending,
                 event: &StoredEvent,
             ) -> Result<(), StoreError> {
                 $(
                     if event.aggregate_type == <$aggregate as Aggregate>::TYPE {
                         let envelope = event.envelope::<$aggregate>()?;
-                        return Project::<$aggregate>::project(self, conn, &envelope).await;
+                        return Project::<$aggregate>::project(self, conn, pending, &envelope)
+                            .await;
                     }
                 )*
                 Err(StoreError::Corrupt(format!(

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use sqlx::Row;
 
+use super::batch::Pending;
 use super::{Conn, Projections, StoredEvent};
 use crate::on_conn;
 use crate::on_db;
@@ -221,16 +222,24 @@ pub(crate) async fn apply_batch(
             }
             Db::Sqlite(_) => read_events(&mut conn, txid, position, 0, limit).await?,
         };
-        for event in &events {
-            projections
-                .apply_stored(&mut conn, event)
-                .await
-                .map_err(|error| at_event(event, error))?;
-        }
-
         let Some(last) = events.last() else {
             return Ok(Outcome::Applied(0));
         };
+        let mut pending = Pending::default();
+        pending
+            .prefetch_attempts(&mut conn, &events)
+            .await?;
+        for event in &events {
+            projections
+                .apply_stored(&mut conn, &mut pending, event)
+                .await
+                .map_err(|error| at_event(event, error))?;
+        }
+        pending
+            .flush(&mut conn)
+            .await
+            .map_err(|error| at_batch(&events, error))?;
+
         let lease_until = match applier {
             Applier::Live => paused_until,
             Applier::Rebuild { .. } => now + LEASE_MS,
@@ -263,6 +272,20 @@ fn at_event(event: &StoredEvent, error: StoreError) -> StoreError {
     match error {
         StoreError::Corrupt(e) => StoreError::Corrupt(format!("event {key}: {e}")),
         StoreError::Database(e) => StoreError::Database(format!("event {key}: {e}")),
+        StoreError::Conflict => StoreError::Conflict,
+    }
+}
+
+/// Names the batch whose multi-row writes failed.
+fn at_batch(events: &[StoredEvent], error: StoreError) -> StoreError {
+    let (first, last) = match (events.first(), events.last()) {
+        (Some(first), Some(last)) => (first.position, last.position),
+        _ => (0, 0),
+    };
+    let range = format!("the batch of events at positions {first} to {last}");
+    match error {
+        StoreError::Corrupt(e) => StoreError::Corrupt(format!("{range}: {e}")),
+        StoreError::Database(e) => StoreError::Database(format!("{range}: {e}")),
         StoreError::Conflict => StoreError::Conflict,
     }
 }

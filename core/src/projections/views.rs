@@ -5,6 +5,7 @@ use cqrs_es::{Aggregate, EventEnvelope};
 use sqlx::Row;
 
 use super::audit::AuditRow;
+use super::batch::{AttemptContext, Pending};
 use super::{Conn, Project, Projections};
 use crate::domain::login_attempt::{LoginAttempt, LoginAttemptEvent};
 use crate::domain::session::{Session, SessionEvent};
@@ -22,10 +23,15 @@ impl Project<Tenant> for Projections {
     async fn project(
         &self,
         conn: &mut Conn<'_>,
+        pending: &mut Pending,
         event: &EventEnvelope<Tenant>,
     ) -> Result<(), StoreError> {
         let tenant = event.aggregate_id.as_str();
-        let mut row = base(event, tenant, &cqrs_es::DomainEvent::event_type(&event.payload));
+        let mut row = base(
+            event,
+            tenant,
+            &cqrs_es::DomainEvent::event_type(&event.payload),
+        );
         match &event.payload {
             TenantEvent::Created {
                 display_name,
@@ -98,7 +104,11 @@ impl Project<Tenant> for Projections {
             }
             TenantEvent::LoginPolicyChanged { policy, actor } => {
                 row.actor = Some(actor.0.clone());
-                let methods: Vec<&str> = policy.standard_methods.iter().map(|m| m.as_str()).collect();
+                let methods: Vec<&str> = policy
+                    .standard_methods
+                    .iter()
+                    .map(|m| m.as_str())
+                    .collect();
                 row.detail = Some(format!(
                     "standard_methods=[{}] guests_allowed={} enforce_sso={}",
                     methods.join(","),
@@ -107,40 +117,25 @@ impl Project<Tenant> for Projections {
                 ));
             }
         }
-        row.insert(conn).await
+        pending.audit(row);
+        Ok(())
     }
 }
 
-/// Context of an attempt kept from its start, for the audit rows of its outcome.
-struct AttemptContext {
-    tenant: String,
-    connection_id: Option<String>,
-    protocol: Option<String>,
-    client_ip: Option<String>,
-    user_agent: Option<String>,
-}
-
 impl Projections {
+    /// The context recorded at an attempt's start (in this batch or an earlier one).
     async fn attempt_context(
         &self,
         conn: &mut Conn<'_>,
+        pending: &mut Pending,
         attempt_id: &str,
     ) -> Result<AttemptContext, StoreError> {
-        let sql = "SELECT tenant, connection_id, protocol, client_ip, user_agent \
-                   FROM login_attempts_view WHERE attempt_id = $1";
-        on_conn!(conn, |c| {
-            let row = sqlx::query(sql).bind(attempt_id).fetch_optional(&mut **c).await?;
-            let row = row.ok_or_else(|| {
+        pending
+            .attempt(conn, attempt_id)
+            .await?
+            .ok_or_else(|| {
                 StoreError::Corrupt(format!("attempt {attempt_id} has no projected start"))
-            })?;
-            Ok(AttemptContext {
-                tenant: row.try_get("tenant")?,
-                connection_id: row.try_get("connection_id")?,
-                protocol: row.try_get("protocol")?,
-                client_ip: row.try_get("client_ip")?,
-                user_agent: row.try_get("user_agent")?,
             })
-        })
     }
 }
 
@@ -149,6 +144,7 @@ impl Project<LoginAttempt> for Projections {
     async fn project(
         &self,
         conn: &mut Conn<'_>,
+        pending: &mut Pending,
         event: &EventEnvelope<LoginAttempt>,
     ) -> Result<(), StoreError> {
         let attempt_id = event.aggregate_id.as_str();
@@ -156,29 +152,30 @@ impl Project<LoginAttempt> for Projections {
         let mut row = match &event.payload {
             LoginAttemptEvent::Started(started) => {
                 let mut row = base(event, started.tenant.as_str(), &kind);
-                row.connection_id = started.connection_id.as_ref().map(ToString::to_string);
+                row.connection_id = started
+                    .connection_id
+                    .as_ref()
+                    .map(ToString::to_string);
                 row.protocol = started.protocol.clone();
                 row.client_ip = started.client_ip.clone();
                 row.user_agent = started.user_agent.clone();
-                let sql = "INSERT INTO login_attempts_view (attempt_id, tenant, connection_id, \
-                           protocol, client_ip, user_agent, started_at) \
-                           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (attempt_id) DO NOTHING";
-                on_conn!(conn, |c| {
-                    sqlx::query(sql)
-                        .bind(attempt_id)
-                        .bind(started.tenant.as_str())
-                        .bind(&row.connection_id)
-                        .bind(&row.protocol)
-                        .bind(&row.client_ip)
-                        .bind(&row.user_agent)
-                        .bind(row.time)
-                        .execute(&mut **c)
-                        .await?;
-                });
+                pending.start_attempt(
+                    attempt_id,
+                    AttemptContext {
+                        tenant: started.tenant.as_str().to_owned(),
+                        connection_id: row.connection_id.clone(),
+                        protocol: row.protocol.clone(),
+                        client_ip: row.client_ip.clone(),
+                        user_agent: row.user_agent.clone(),
+                    },
+                    row.time,
+                );
                 row
             }
             LoginAttemptEvent::Succeeded(succeeded) => {
-                let context = self.attempt_context(conn, attempt_id).await?;
+                let context = self
+                    .attempt_context(conn, pending, attempt_id)
+                    .await?;
                 let mut row = base(event, &context.tenant, &kind);
                 row.with_context(context);
                 row.outcome = Some("succeeded".to_owned());
@@ -191,7 +188,9 @@ impl Project<LoginAttempt> for Projections {
                 detail,
                 email,
             } => {
-                let context = self.attempt_context(conn, attempt_id).await?;
+                let context = self
+                    .attempt_context(conn, pending, attempt_id)
+                    .await?;
                 let mut row = base(event, &context.tenant, &kind);
                 row.with_context(context);
                 row.outcome = Some("failed".to_owned());
@@ -201,14 +200,18 @@ impl Project<LoginAttempt> for Projections {
                 row
             }
             LoginAttemptEvent::CodeRequested { email } => {
-                let context = self.attempt_context(conn, attempt_id).await?;
+                let context = self
+                    .attempt_context(conn, pending, attempt_id)
+                    .await?;
                 let mut row = base(event, &context.tenant, &kind);
                 row.with_context(context);
                 row.email = Some(email.clone());
                 row
             }
             LoginAttemptEvent::CodeSent { email, delivery } => {
-                let context = self.attempt_context(conn, attempt_id).await?;
+                let context = self
+                    .attempt_context(conn, pending, attempt_id)
+                    .await?;
                 let mut row = base(event, &context.tenant, &kind);
                 row.with_context(context);
                 row.email = Some(email.clone());
@@ -216,7 +219,9 @@ impl Project<LoginAttempt> for Projections {
                 row
             }
             LoginAttemptEvent::CodeWrong { tries_left, email } => {
-                let context = self.attempt_context(conn, attempt_id).await?;
+                let context = self
+                    .attempt_context(conn, pending, attempt_id)
+                    .await?;
                 let mut row = base(event, &context.tenant, &kind);
                 row.with_context(context);
                 row.email = email.clone();
@@ -226,7 +231,8 @@ impl Project<LoginAttempt> for Projections {
             }
         };
         row.attempt_id = Some(attempt_id.to_owned());
-        row.insert(conn).await
+        pending.audit(row);
+        Ok(())
     }
 }
 
@@ -244,6 +250,7 @@ impl Project<User> for Projections {
     async fn project(
         &self,
         conn: &mut Conn<'_>,
+        pending: &mut Pending,
         event: &EventEnvelope<User>,
     ) -> Result<(), StoreError> {
         let user_id = event.aggregate_id.as_str();
@@ -259,7 +266,8 @@ impl Project<User> for Projections {
                 let mut row = base(event, tenant.as_str(), &kind);
                 row.connection_id = Some(connection_id.to_string());
                 row.email = Some(email.clone());
-                let sql = "INSERT INTO users_view (tenant, user_id, connection_id, subject, email, \
+                let sql =
+                    "INSERT INTO users_view (tenant, user_id, connection_id, subject, email, \
                            name, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
                            ON CONFLICT (tenant, user_id) DO NOTHING";
                 on_conn!(conn, |c| {
@@ -301,7 +309,8 @@ impl Project<User> for Projections {
             }
         };
         row.user_id = Some(user_id.to_owned());
-        row.insert(conn).await
+        pending.audit(row);
+        Ok(())
     }
 }
 
@@ -310,6 +319,7 @@ impl Project<Identity> for Projections {
     async fn project(
         &self,
         _conn: &mut Conn<'_>,
+        _pending: &mut Pending,
         _event: &EventEnvelope<Identity>,
     ) -> Result<(), StoreError> {
         // Identity links are read from their aggregate; user.provisioned is the audit entry.
@@ -322,13 +332,18 @@ impl Project<Session> for Projections {
     async fn project(
         &self,
         conn: &mut Conn<'_>,
+        pending: &mut Pending,
         event: &EventEnvelope<Session>,
     ) -> Result<(), StoreError> {
         let kind = cqrs_es::DomainEvent::event_type(&event.payload);
         let row = match &event.payload {
             SessionEvent::Started(started) => {
                 let mut row = base(event, started.tenant.as_str(), &kind);
-                if let Ok(context) = self.attempt_context(conn, &started.attempt_id.to_string()).await {
+                let attempt_id = started.attempt_id.to_string();
+                if let Some(context) = pending
+                    .attempt(conn, &attempt_id)
+                    .await?
+                {
                     row.with_context(context);
                 }
                 row.user_id = Some(started.user_id.to_string());
@@ -348,6 +363,7 @@ impl Project<Session> for Projections {
                 row
             }
         };
-        row.insert(conn).await
+        pending.audit(row);
+        Ok(())
     }
 }

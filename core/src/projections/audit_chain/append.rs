@@ -9,8 +9,6 @@ use super::{
     checkpoint_message, current_hash, installed, link_hash, to32, AuditRow, CURRENT_FORM, GENESIS,
 };
 use crate::on_db;
-use crate::on_conn;
-use crate::projections::Conn;
 use crate::store::{now_millis, Db, StoreError};
 
 // Appending
@@ -18,7 +16,7 @@ use crate::store::{now_millis, Db, StoreError};
 /// Creates the tenant's head if needed and returns it, locked: on PostgreSQL the upsert takes the
 /// row lock (a concurrent writer waits for it, then reads the committed head); on SQLite it is
 /// the transaction's first write, so the transaction holds the database's write lock.
-const LOCK_HEAD: &str = "INSERT INTO audit_chain_heads (tenant, position, link_hash, \
+pub(super) const LOCK_HEAD: &str = "INSERT INTO audit_chain_heads (tenant, position, link_hash, \
      checkpoint_position, checkpoint_time) VALUES ($1, 0, $2, 0, $3) ON CONFLICT (tenant) \
      DO UPDATE SET tenant = excluded.tenant \
      RETURNING position, link_hash, checkpoint_position, checkpoint_time";
@@ -32,9 +30,9 @@ const INSERT_ROW: &str = "INSERT INTO audit_log (event_key, tenant, time, type, 
 /// An event already chained (a replay, or a rebuild of the read model) is not chained again.
 const INSERT_LINK: &str = "INSERT INTO audit_chain (tenant, position, event_key, entry_hash, \
      link_hash, form) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_key) DO NOTHING";
-const UPDATE_HEAD: &str = "UPDATE audit_chain_heads SET position = $2, link_hash = $3, \
+pub(super) const UPDATE_HEAD: &str = "UPDATE audit_chain_heads SET position = $2, link_hash = $3, \
      checkpoint_position = $4, checkpoint_time = $5 WHERE tenant = $1";
-const INSERT_CHECKPOINT: &str = "INSERT INTO audit_checkpoints (tenant, position, head_hash, \
+pub(super) const INSERT_CHECKPOINT: &str = "INSERT INTO audit_checkpoints (tenant, position, head_hash, \
      time, key_id, signature) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant, position) \
      DO NOTHING";
 
@@ -149,31 +147,6 @@ macro_rules! bind_row {
             .bind(&$row.user_agent)
             .bind(&$row.request_id)
     };
-}
-
-/// Inserts an audit row and chains it under the tenant's head lock, inside the caller's
-/// projection transaction (which also moves the projection's position). A row whose event is
-/// already chained (a replay, or a rebuild of the read model) is not chained again: the rebuilt
-/// row must then match what was chained, which [`verify`] checks.
-pub(crate) async fn insert_chained(conn: &mut Conn<'_>, row: &AuditRow) -> Result<(), StoreError> {
-    let email = row
-        .email
-        .as_ref()
-        .map(|e| e.to_lowercase());
-    let entry = current_hash(row, email.as_deref());
-    let policy = installed().map(|c| &c.policy);
-    on_conn!(conn, |c| {
-        let tx = &mut **c;
-        let now = now_millis();
-        let mut head = lock_head!(tx, &row.tenant, now);
-        if append_link!(tx, head, &row.tenant, &row.event_key, entry, policy, now) {
-            write_head!(tx, &row.tenant, head);
-        }
-        bind_row!(sqlx::query(INSERT_ROW), row, &email)
-            .execute(&mut *tx)
-            .await?;
-    });
-    Ok(())
 }
 
 /// Inserts and chains many new rows in one transaction (benchmark data, bulk loads), signing

@@ -31,6 +31,7 @@
 //! [`verify`] recomputes a tenant's chain in one streaming pass and names the first problem.
 
 mod append;
+mod batch;
 mod keys;
 mod verify;
 
@@ -40,8 +41,8 @@ use sha2::{Digest, Sha256};
 
 use super::audit::AuditRow;
 
-pub(crate) use append::insert_chained;
 pub use append::{append_batch, backfill, checkpoint_stale};
+pub(crate) use batch::insert_chained_batch;
 pub use keys::{ChainConfig, CheckpointKey, CheckpointPolicy, KeyError, PublicKey, TrustedKeys};
 pub use verify::{tenants, verify, ChainProblem, ProblemKind, VerifyReport};
 
