@@ -972,7 +972,11 @@ pub async fn assert_refused(
         outcome.describe()
     );
     assert_eq!(event["protocol"], json!("saml"), "[{case}] {event:#}");
-    assert_eq!(event["outcome"]["result"], json!("failed"), "[{case}] {event:#}");
+    assert_eq!(
+        event["outcome"]["result"],
+        json!("failed"),
+        "[{case}] {event:#}"
+    );
     assert_eq!(event["tenant"], json!(tenant.slug), "[{case}] {event:#}");
     assert_eq!(
         event["connection_id"],
