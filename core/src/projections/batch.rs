@@ -9,7 +9,7 @@
 //! from the view only for attempts that started in an earlier batch: all of the batch's at once
 //! ([`Pending::prefetch_attempts`]), then one by one for what the prefetch could not name.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::{QueryBuilder, Row};
 
@@ -92,12 +92,18 @@ impl Pending {
         conn: &mut Conn<'_>,
         events: &[StoredEvent],
     ) -> Result<(), StoreError> {
-        let mut ids: Vec<&str> = events
+        let attempts = events
             .iter()
-            .filter(|e| {
-                e.aggregate_type == <LoginAttempt as cqrs_es::Aggregate>::TYPE && e.sequence > 1
-            })
+            .filter(|e| e.aggregate_type == <LoginAttempt as cqrs_es::Aggregate>::TYPE);
+        let started_here: HashSet<&str> = attempts
+            .clone()
+            .filter(|e| e.sequence == 1)
             .map(|e| e.aggregate_id.as_str())
+            .collect();
+        let mut ids: Vec<&str> = attempts
+            .filter(|e| e.sequence > 1)
+            .map(|e| e.aggregate_id.as_str())
+            .filter(|id| !started_here.contains(id))
             .collect();
         ids.sort_unstable();
         ids.dedup();
@@ -117,6 +123,9 @@ impl Pending {
                 "SELECT attempt_id, tenant, connection_id, protocol, client_ip, user_agent \
                      FROM login_attempts_view WHERE attempt_id = ANY($1)",
             )
+            // Planned at each call: a plan kept from when the view was small (just after a
+            // rebuild emptied it) would scan the whole view.
+            .persistent(false)
             .bind(ids)
             .fetch_all(&mut **c)
             .await?
@@ -131,6 +140,7 @@ impl Pending {
                      FROM login_attempts_view \
                      WHERE attempt_id IN (SELECT value FROM json_each($1))",
                 )
+                .persistent(false)
                 .bind(ids)
                 .fetch_all(&mut **c)
                 .await?
@@ -147,8 +157,9 @@ impl Pending {
         Ok(())
     }
 
-    /// Writes everything pushed so far through `conn` (the batch's transaction).
-    pub(crate) async fn flush(&mut self, conn: &mut Conn<'_>) -> Result<(), StoreError> {
+    /// Writes everything pushed so far through `conn` (the batch's transaction). Returns how many
+    /// audit entries were chained (the others were chained before: a replay or a rebuild).
+    pub(crate) async fn flush(&mut self, conn: &mut Conn<'_>) -> Result<usize, StoreError> {
         let starts = std::mem::take(&mut self.starts);
         insert_starts(conn, &starts).await?;
 

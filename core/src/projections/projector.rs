@@ -235,10 +235,22 @@ pub(crate) async fn apply_batch(
                 .await
                 .map_err(|error| at_event(event, error))?;
         }
-        pending
+        let chained = pending
             .flush(&mut conn)
             .await
             .map_err(|error| at_batch(&events, error))?;
+        if chained == 0 {
+            // Nothing new in the chain (a rebuild, mostly): all the batch writes, its position
+            // included, can be derived again, identically, from the events and the chain, so its
+            // commit need not wait for the disk. A server crash may lose the last such batches;
+            // they are then applied again. A batch that chains entries still waits, so a chain
+            // link or checkpoint once seen never vanishes.
+            if let Conn::Postgres(c) = &mut conn {
+                sqlx::query("SET LOCAL synchronous_commit = off")
+                    .execute(&mut **c)
+                    .await?;
+            }
+        }
 
         let lease_until = match applier {
             Applier::Live => paused_until,

@@ -22,13 +22,13 @@ use crate::projections::Conn;
 use crate::store::{now_millis, StoreError};
 
 /// Inserts `rows` (in event order) into the audit log and chains those not chained yet, in the
-/// caller's projection transaction.
+/// caller's projection transaction. Returns how many entries it chained.
 pub(crate) async fn insert_chained_batch(
     conn: &mut Conn<'_>,
     rows: &[AuditRow],
-) -> Result<(), StoreError> {
+) -> Result<usize, StoreError> {
     if rows.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let now = now_millis();
     let policy = installed().map(|c| &c.policy);
@@ -58,7 +58,8 @@ pub(crate) async fn insert_chained_batch(
     write_links(conn, &plan.links).await?;
     write_checkpoints(conn, &plan.checkpoints, policy, now).await?;
     write_heads(conn, &heads).await?;
-    write_rows(conn, rows, &emails, &plan.positions).await
+    write_rows(conn, rows, &emails, &plan.positions).await?;
+    Ok(plan.links.len())
 }
 
 /// A tenant's head, read under its lock and moved in memory.
@@ -235,6 +236,8 @@ async fn chained_positions(
     let rows: Vec<(String, i64)> = match conn {
         Conn::Postgres(c) => {
             sqlx::query_as("SELECT event_key, position FROM audit_chain WHERE event_key = ANY($1)")
+                // Planned at each call, for the chain's current size.
+                .persistent(false)
                 .bind(keys)
                 .fetch_all(&mut **c)
                 .await?
