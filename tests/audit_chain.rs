@@ -15,6 +15,8 @@ on_both_stores!(
     an_altered_entry_is_named,
     a_removed_entry_is_named,
     an_inserted_entry_is_named,
+    a_forged_row_is_not_chained_by_a_forged_backfill,
+    a_row_moved_from_another_tenant_is_named,
     reordered_entries_are_named,
     tampered_checkpoints_are_reported,
     a_truncated_tail_is_reported,
@@ -389,6 +391,59 @@ async fn an_inserted_entry_is_named(store: Store) {
     let problem = assert_problem(&gh, &slug, "inserted").await;
     assert_eq!(problem["position"], json!(head + 1), "{problem:#}");
     assert_eq!(problem["entry_id"], json!("login_attempt:forged-1:1"), "{problem:#}");
+}
+
+/// The one-time chaining of rows from before the chain can be asked for again by writing its
+/// marker row; it must still not take in a row that no event accounts for, nor rows of a tenant
+/// that already has a chain.
+async fn a_forged_row_is_not_chained_by_a_forged_backfill(store: Store) {
+    let gh = Gatehouse::start_with(store, options()).await;
+    let slug = tenant_with_failures(&gh, 2).await;
+    assert_intact(&gh, &slug).await;
+    let time = sql1(
+        &gh,
+        &format!("SELECT max(time) FROM audit_log WHERE tenant = '{slug}'"),
+    );
+    gh.sql(&format!(
+        "INSERT INTO audit_log (event_key, tenant, time, type, outcome, email) VALUES \
+         ('login_attempt:00000000-0000-0000-0000-000000000002:3', '{slug}', {time}, \
+         'login.succeeded', 'succeeded', 'ceo@good.test'); \
+         INSERT INTO audit_chain_backfill (pending) VALUES (1)"
+    ));
+    // `audit verify` runs the backfill first, as a node's start does.
+    let out = cli_verify(&gh, &slug);
+    assert_eq!(out.status.code(), Some(1), "{}", out.describe());
+    assert!(out.stdout.contains("inserted"), "{}", out.describe());
+    let chained = sql1(
+        &gh,
+        "SELECT count(*) FROM audit_chain WHERE event_key = \
+         'login_attempt:00000000-0000-0000-0000-000000000002:3'",
+    );
+    assert_eq!(chained, "0", "the forged row was chained");
+    let problem = assert_problem(&gh, &slug, "inserted").await;
+    assert_eq!(
+        problem["event_key"],
+        json!("login_attempt:00000000-0000-0000-0000-000000000002:3"),
+        "{problem:#}"
+    );
+}
+
+/// A row of one tenant's log moved into another's is named by the second tenant's verify
+/// alone (its auditor may verify no other tenant).
+async fn a_row_moved_from_another_tenant_is_named(store: Store) {
+    let gh = Gatehouse::start_with(store, options()).await;
+    let from = tenant_with_failures(&gh, 2).await;
+    let to = tenant_with_failures(&gh, 2).await;
+    assert_intact(&gh, &to).await;
+    let moved = sql1(
+        &gh,
+        &format!("SELECT max(event_key) FROM audit_log WHERE tenant = '{from}' AND type = 'login.failed'"),
+    );
+    gh.sql(&format!(
+        "UPDATE audit_log SET tenant = '{to}', position = NULL WHERE event_key = '{moved}'"
+    ));
+    let problem = assert_problem(&gh, &to, "inserted").await;
+    assert_eq!(problem["event_key"], json!(moved), "{problem:#}");
 }
 
 async fn reordered_entries_are_named(store: Store) {

@@ -542,13 +542,15 @@ async fn tail_problem(
     })
 }
 
-/// An audit row of the tenant that is in no chain: rows are chained in the transaction that
-/// inserts them, so such a row was inserted behind Gatehouse's back.
+/// An audit row of the tenant that is not in the tenant's own chain: rows are chained in the
+/// transaction that inserts them, so such a row was inserted behind Gatehouse's back (or moved
+/// here from another tenant's log).
 async fn unchained_row(db: &Db, tenant: &str) -> Result<Option<ChainProblem>, StoreError> {
     let row: Option<(i64, String)> = on_db!(db, |pool| {
         match sqlx::query(
             "SELECT a.id, a.event_key FROM audit_log a WHERE a.tenant = $1 AND NOT EXISTS \
-             (SELECT 1 FROM audit_chain c WHERE c.event_key = a.event_key) ORDER BY a.id LIMIT 1",
+             (SELECT 1 FROM audit_chain c WHERE c.event_key = a.event_key AND c.tenant = a.tenant) \
+             ORDER BY a.id LIMIT 1",
         )
         .bind(tenant)
         .fetch_optional(pool)
