@@ -106,6 +106,18 @@ async fn secrets_stay_out_of_the_store_and_the_log(store: Store, log_level: Opti
             .push(("GATEHOUSE_LOG".into(), level.into()));
     }
     let gh = Gatehouse::start_with(store, options).await;
+    if store == Store::Sqlite {
+        // The database holds addresses, IP addresses and credential hashes: owner only.
+        use std::os::unix::fs::PermissionsExt;
+        for name in ["gatehouse.sqlite", "gatehouse.sqlite-wal", "gatehouse.sqlite-shm"] {
+            let path = gh.data_dir.path().join(name);
+            let mode = std::fs::metadata(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{} has mode {:o}", path.display(), mode & 0o777);
+        }
+    }
 
     // A tenant whose connection first gets a marker secret, then the IdP's real one; a second
     // connection keeps another marker secret.

@@ -75,6 +75,28 @@ macro_rules! on_db {
     };
 }
 
+/// Makes the SQLite database and its WAL and shared-memory files readable by their owner only:
+/// they hold addresses, IP addresses and credential hashes. (SQLite gives the files it creates
+/// later the database file's mode.)
+fn owner_only(file: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut name = file.as_os_str().to_owned();
+        for suffix in ["", "-wal", "-shm"] {
+            name.push(suffix);
+            let path = Path::new(&name);
+            if path.exists() {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+                    |e| StoreError::Database(format!("cannot restrict {}: {e}", path.display())),
+                )?;
+            }
+            name = file.as_os_str().to_owned();
+        }
+    }
+    Ok(())
+}
+
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
@@ -95,10 +117,14 @@ impl Db {
                 .journal_mode(SqliteJournalMode::Wal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
+            let file = options
+                .get_filename()
+                .to_path_buf();
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
                 .connect_with(options)
                 .await?;
+            owner_only(&file)?;
             Db::Sqlite(pool)
         } else {
             return Err(StoreError::Database(
