@@ -210,3 +210,32 @@ fn local_assets(html: &str) -> Vec<String> {
         .filter(|u| !is_external(u) && !u.is_empty() && !u.starts_with("data:"))
         .collect()
 }
+
+/// A reader that stops early (`gatehouse openapi | head`) ends the command quietly: no panic
+/// about a broken pipe.
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .arg("openapi")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start gatehouse openapi");
+    let mut first = [0u8; 16];
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_exact(&mut first)
+        .expect("the first bytes");
+    // The pipe is closed here, long before the 100 KiB document is written.
+    let output = child
+        .wait_with_output()
+        .expect("wait for gatehouse openapi");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+}

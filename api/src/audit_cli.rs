@@ -124,7 +124,7 @@ pub fn run(command: AuditCommand, config_file: Option<&Path>) -> anyhow::Result<
     match command {
         AuditCommand::Keygen => {
             let key = CheckpointKey::generate();
-            println!("{}", key.to_base64().as_str());
+            out!("{}", key.to_base64().as_str());
             eprintln!(
                 "public key: {}\nkey id:     {}",
                 key.public().to_base64(),
@@ -136,7 +136,7 @@ pub fn run(command: AuditCommand, config_file: Option<&Path>) -> anyhow::Result<
             let config = Config::resolve(options, config_file)?;
             let secret = crate::server::secret_key(&config)?;
             let (key, source) = signing_key(&config, &secret)?;
-            println!("{}", key.public().to_base64());
+            out!("{}", key.public().to_base64());
             eprintln!("key id: {} ({source})", key.key_id());
             Ok(())
         }
@@ -182,7 +182,7 @@ async fn verify(config: &Config, tenant: Option<&str>, json: bool) -> anyhow::Re
         let report = audit_chain::verify(&db, slug, &chain.trusted).await?;
         all_ok &= report.ok;
         if json {
-            println!("{}", serde_json::to_string(&report)?);
+            out!("{}", serde_json::to_string(&report)?);
         } else {
             print_report(&report, started.elapsed());
         }
@@ -207,7 +207,7 @@ fn print_report(report: &VerifyReport, elapsed: Duration) {
         .map(|p| format!("last checkpoint at {p}"))
         .unwrap_or_else(|| "no checkpoint yet".to_owned());
     match &report.problem {
-        None => println!(
+        None => out!(
             "ok {}: {} entries, {} checkpoints verified ({checkpoint}), head {} at {} ({:.0?})",
             report.tenant,
             report.entries_checked,
@@ -221,7 +221,7 @@ fn print_report(report: &VerifyReport, elapsed: Duration) {
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default();
-            println!(
+            out!(
                 "FAILED {}: {kind} at position {} (entry {}, event {}): {}",
                 report.tenant,
                 problem

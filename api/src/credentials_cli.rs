@@ -36,7 +36,7 @@ pub async fn run(command: CredentialsCommand, config_file: Option<&Path>) -> any
                 .create(&Issuer::System, input, None)
                 .await
                 .map_err(refusal)?;
-            println!("{}", issued.token.as_str());
+            out!("{}", issued.token.as_str());
             eprintln!(
                 "created credential {} ({}); the token above is shown once: only its hash is kept",
                 issued.credential.id,
@@ -68,9 +68,9 @@ pub async fn run(command: CredentialsCommand, config_file: Option<&Path>) -> any
                         "expires_at": credential.expires_at.map(|t| t.to_rfc3339()),
                         "revoked_at": credential.revoked_at.map(|t| t.to_rfc3339()),
                     });
-                    println!("{line}");
+                    out!("{line}");
                 } else {
-                    println!(
+                    out!(
                         "{}\t{}\t{}\t{}",
                         credential.id,
                         scope(credential),
@@ -92,7 +92,7 @@ pub async fn run(command: CredentialsCommand, config_file: Option<&Path>) -> any
                 .revoke(&Issuer::System, &id, None)
                 .await
                 .map_err(refusal)?;
-            println!("revoked {} ({})", view.id, scope(&view));
+            out!("revoked {} ({})", view.id, scope(&view));
             Ok(())
         }
     }

@@ -2,6 +2,21 @@
 
 #![forbid(unsafe_code)]
 
+/// Prints a line to standard output for the CLI commands. A reader that went away (`| head`)
+/// ends the command quietly instead of a panic.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(error) = writeln!(std::io::stdout(), $($arg)*) {
+            if error.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("cannot write to standard output: {error}");
+            std::process::exit(1);
+        }
+    }};
+}
+
 mod audit_cli;
 mod auth;
 mod config;
@@ -25,11 +40,11 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Openapi => {
-            println!("{}", openapi::document().to_pretty_json()?);
+            out!("{}", openapi::document().to_pretty_json()?);
             Ok(())
         }
         Command::Keygen => {
-            println!("{}", gatehouse_core::crypto::SecretKey::generate().to_base64().as_str());
+            out!("{}", gatehouse_core::crypto::SecretKey::generate().to_base64().as_str());
             Ok(())
         }
         Command::Serve(options) => {
@@ -51,11 +66,11 @@ fn main() -> anyhow::Result<()> {
             runtime.shutdown_timeout(std::time::Duration::ZERO);
             match outcome {
                 Ok(line) => {
-                    println!("ok: {line}");
+                    out!("ok: {line}");
                     Ok(())
                 }
                 Err(reason) => {
-                    println!("refused: {reason}");
+                    out!("refused: {reason}");
                     std::process::exit(1)
                 }
             }
