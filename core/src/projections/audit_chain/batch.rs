@@ -567,3 +567,133 @@ async fn write_rows(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::projections::audit_chain::CheckpointKey;
+
+    fn row(tenant: &str, n: i64) -> AuditRow {
+        AuditRow {
+            event_key: format!("login_attempt:a{n}:1"),
+            tenant: tenant.to_owned(),
+            time: 1_000 + n,
+            kind: "login.started".to_owned(),
+            email: Some(format!("Person{n}@Example.com")),
+            ..AuditRow::default()
+        }
+    }
+
+    fn head(position: i64, link: [u8; 32], checkpoint_position: i64) -> Head {
+        Head {
+            position,
+            link,
+            checkpoint_position,
+            checkpoint_time: 0,
+            moved: false,
+        }
+    }
+
+    /// A batch's plan equals one append after another: positions and links in event order per
+    /// tenant, an event already chained keeps its position and is skipped, and checkpoints fall
+    /// where single appends would have signed them.
+    #[test]
+    fn a_batch_chains_as_single_appends_would() {
+        let rows = vec![
+            row("a", 1),
+            row("b", 2),
+            row("a", 3),
+            row("a", 4),
+            row("b", 5),
+        ];
+        let emails: Vec<Option<String>> = rows
+            .iter()
+            .map(|r| {
+                r.email
+                    .as_ref()
+                    .map(|e| e.to_lowercase())
+            })
+            .collect();
+        let mut heads = HashMap::from([
+            ("a".to_owned(), head(0, GENESIS, 0)),
+            ("b".to_owned(), head(7, [9; 32], 7)),
+        ]);
+        let chained = HashMap::from([("login_attempt:a3:1".to_owned(), 42)]);
+        let policy = CheckpointPolicy {
+            key: Arc::new(CheckpointKey::generate()),
+            every_entries: 2,
+            every_ms: i64::MAX / 2,
+        };
+
+        let plan = plan(&rows, &emails, &mut heads, chained, Some(&policy), 5_000);
+
+        assert_eq!(plan.positions, vec![1, 8, 42, 2, 9]);
+        let entry = |i: usize| current_hash(&rows[i], emails[i].as_deref());
+        let a1 = link_hash(&GENESIS, 1, &entry(0));
+        let a2 = link_hash(&a1, 2, &entry(3));
+        let b8 = link_hash(&[9; 32], 8, &entry(1));
+        let b9 = link_hash(&b8, 9, &entry(4));
+        let links: Vec<(&str, i64, &str, [u8; 32], [u8; 32])> = plan
+            .links
+            .iter()
+            .map(|l| (l.tenant, l.position, l.event_key, l.entry, l.link))
+            .collect();
+        assert_eq!(
+            links,
+            vec![
+                ("a", 1, "login_attempt:a1:1", entry(0), a1),
+                ("b", 8, "login_attempt:a2:1", entry(1), b8),
+                ("a", 2, "login_attempt:a4:1", entry(3), a2),
+                ("b", 9, "login_attempt:a5:1", entry(4), b9),
+            ]
+        );
+        let key_id = policy.key.key_id();
+        let checkpoints: Vec<(&str, i64, [u8; 32], Vec<u8>)> = plan
+            .checkpoints
+            .iter()
+            .map(|k| (k.tenant, k.position, k.head, k.signature.clone()))
+            .collect();
+        let signed = |tenant: &str, position: i64, link: &[u8; 32]| {
+            let message = checkpoint_message(tenant, position, link, 5_000, key_id);
+            policy.key.sign(&message).to_vec()
+        };
+        assert_eq!(
+            checkpoints,
+            vec![
+                ("a", 2, a2, signed("a", 2, &a2)),
+                ("b", 9, b9, signed("b", 9, &b9))
+            ]
+        );
+        let a = &heads["a"];
+        assert_eq!(
+            (a.position, a.link, a.checkpoint_position, a.moved),
+            (2, a2, 2, true)
+        );
+        let b = &heads["b"];
+        assert_eq!(
+            (b.position, b.link, b.checkpoint_position, b.moved),
+            (9, b9, 9, true)
+        );
+    }
+
+    /// A batch whose events are all chained (a rebuild) moves no head and chains nothing.
+    #[test]
+    fn a_chained_batch_moves_nothing() {
+        let rows = vec![row("a", 1), row("a", 2)];
+        let emails = vec![None, None];
+        let mut heads = HashMap::from([("a".to_owned(), head(5, [1; 32], 5))]);
+        let chained = HashMap::from([
+            ("login_attempt:a1:1".to_owned(), 4),
+            ("login_attempt:a2:1".to_owned(), 5),
+        ]);
+
+        let plan = plan(&rows, &emails, &mut heads, chained, None, 5_000);
+
+        assert_eq!(plan.positions, vec![4, 5]);
+        assert!(plan.links.is_empty() && plan.checkpoints.is_empty());
+        assert!(!heads["a"].moved);
+        assert_eq!(heads["a"].position, 5);
+    }
+}
