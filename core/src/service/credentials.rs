@@ -595,8 +595,9 @@ fn command_error(error: CommandError<CredentialError>) -> CredentialAdminError {
 /// in the order given. Values are kept only for filters known to name no person (times, types,
 /// outcomes, reasons, connections, protocols, paging, formats, path ids); every other value,
 /// such as an email, a user id or a client IP, is withheld as `*`, so the access log holds no
-/// personal data beyond the fact that a filter was used. Names that are not plain identifiers
-/// are dropped and counted. At most 40 pairs and 200 characters a value are kept.
+/// personal data beyond the fact that a filter was used; so is a value of a kept filter that
+/// does not look like one (over 100 characters, or any character beyond letters, digits and
+/// `.:_+-`). Names that are not plain identifiers are dropped and counted. At most 40 pairs.
 pub fn audit_read_filters(pairs: &[(String, String)]) -> String {
     const KEPT: &[&str] = &[
         "from",
@@ -635,9 +636,15 @@ pub fn audit_read_filters(pairs: &[(String, String)]) -> String {
             dropped += 1;
             continue;
         }
-        if KEPT.contains(&name.as_str()) {
-            let value: String = value.chars().take(200).collect();
-            out.append_pair(name, &value);
+        // A kept filter's value is kept only when it looks like one (times, type names, reason
+        // codes, ids, cursors): anything else, such as an address typed into `reason`, which
+        // the route then refuses, is withheld too.
+        let looks_like_a_value = value.len() <= 100
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".:_+-".contains(&b));
+        if KEPT.contains(&name.as_str()) && looks_like_a_value {
+            out.append_pair(name, value);
         } else {
             out.append_pair(name, "*");
         }
@@ -678,11 +685,14 @@ mod tests {
     fn odd_names_are_dropped_and_values_encoded() {
         let recorded = audit_read_filters(&pairs(&[
             ("alice@example.com", "1"),
-            ("from", "2026-01-01T00:00:00+01:00&x=y"),
+            ("from", "2026-01-01T00:00:00+01:00"),
+            ("to", "2026-01-01T00:00:00+01:00&x=y"),
+            ("reason", "alice@example.com"),
+            ("type", "login.failed"),
         ]));
         assert_eq!(
             recorded,
-            "from=2026-01-01T00%3A00%3A00%2B01%3A00%26x%3Dy&dropped=1"
+            "from=2026-01-01T00%3A00%3A00%2B01%3A00&to=*&reason=*&type=login.failed&dropped=1"
         );
     }
 
