@@ -376,6 +376,16 @@ async fn an_inserted_entry_is_named(store: Store) {
     let out = cli_verify(&gh, &slug);
     assert_eq!(out.status.code(), Some(1), "{}", out.describe());
     assert!(out.stdout.contains("inserted"), "{}", out.describe());
+    // The CLI's JSON is the API's document: the entry is named by its event key there too.
+    let out = gh.run(&["audit", "verify", "--tenant", &slug, "--json"]);
+    let line: Value = serde_json::from_str(out.stdout.trim()).expect("one JSON report");
+    assert_eq!(line["problem"]["kind"], json!("inserted"), "{}", out.describe());
+    assert_eq!(
+        line["problem"]["entry_id"],
+        json!("login_attempt:forged-1:1"),
+        "{}",
+        out.describe()
+    );
 
     // Chained as well, after the head, with made-up hashes: its link does not fit, and no
     // event recorded it.

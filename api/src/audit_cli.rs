@@ -182,7 +182,9 @@ async fn verify(config: &Config, tenant: Option<&str>, json: bool) -> anyhow::Re
         let report = audit_chain::verify(&db, slug, &chain.trusted).await?;
         all_ok &= report.ok;
         if json {
-            out!("{}", serde_json::to_string(&report)?);
+            // The same document as GET .../audit/verify (an entry is named by its event key).
+            let document = crate::routes::audit::ChainVerification::from(report);
+            out!("{}", serde_json::to_string(&document)?);
         } else {
             print_report(&report, started.elapsed());
         }
@@ -222,14 +224,10 @@ fn print_report(report: &VerifyReport, elapsed: Duration) {
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default();
             out!(
-                "FAILED {}: {kind} at position {} (entry {}, event {}): {}",
+                "FAILED {}: {kind} at position {} (entry {}): {}",
                 report.tenant,
                 problem
                     .position
-                    .map(|p| p.to_string())
-                    .unwrap_or_else(|| "-".into()),
-                problem
-                    .entry_id
                     .map(|p| p.to_string())
                     .unwrap_or_else(|| "-".into()),
                 problem
