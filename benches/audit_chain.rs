@@ -19,7 +19,9 @@
 //! - `{store}/write/chained_insert`: the same row through the chained path (transaction, head
 //!   lock, row, link, head update), i.e. what the login path now pays per audit event.
 
-use std::panic::{self, AssertUnwindSafe};
+#[path = "support/mod.rs"]
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,7 +31,6 @@ use gatehouse_core::projections::audit_chain::{
 };
 use gatehouse_core::projections::AuditRow;
 use gatehouse_core::store::Db;
-use sqlx::{Connection, PgConnection};
 use tokio::runtime::Runtime;
 
 const TENANT: &str = "bench-chain";
@@ -61,34 +62,9 @@ fn main() {
         criterion.final_summary();
         return;
     }
-    let admin_url = std::env::var("GATEHOUSE_BENCH_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    match runtime.block_on(ScratchDatabase::create(&admin_url)) {
-        Ok(scratch) => {
-            let postgres = runtime
-                .block_on(Db::connect(&scratch.url))
-                .expect("PostgreSQL store");
-            let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-                bench_store(
-                    &mut criterion,
-                    &runtime,
-                    "postgres",
-                    postgres.clone(),
-                    entries,
-                );
-            }));
-            if let Db::Postgres(pool) = postgres {
-                runtime.block_on(pool.close());
-            }
-            runtime.block_on(scratch.drop_database());
-            if let Err(payload) = outcome {
-                panic::resume_unwind(payload);
-            }
-        }
-        Err(error) => {
-            println!("PostgreSQL at {admin_url} is unreachable ({error}); skipping postgres/*")
-        }
-    }
+    support::on_scratch_postgres(&runtime, |postgres| {
+        bench_store(&mut criterion, &runtime, "postgres", postgres, entries);
+    });
     criterion.final_summary();
 }
 
@@ -165,14 +141,21 @@ fn bench_store(criterion: &mut Criterion, runtime: &Runtime, store: &str, db: Db
 
     // The database's share: the same join, read and summed inside the engine.
     let started = Instant::now();
-    let sql = "SELECT count(*), sum(length(a.user_agent)) FROM audit_chain c LEFT JOIN audit_log a \
+    let sql =
+        "SELECT count(*), sum(length(a.user_agent)) FROM audit_chain c LEFT JOIN audit_log a \
                ON a.event_key = c.event_key WHERE c.tenant = $1";
     match &db {
         Db::Sqlite(pool) => {
-            sqlx::query(sql).bind(TENANT).fetch_one(pool).await_blocking(runtime);
+            sqlx::query(sql)
+                .bind(TENANT)
+                .fetch_one(pool)
+                .await_blocking(runtime);
         }
         Db::Postgres(pool) => {
-            sqlx::query(sql).bind(TENANT).fetch_one(pool).await_blocking(runtime);
+            sqlx::query(sql)
+                .bind(TENANT)
+                .fetch_one(pool)
+                .await_blocking(runtime);
         }
     }
     println!(
@@ -260,47 +243,6 @@ async fn plain_insert(db: &Db, r: &AuditRow) {
         }
         Db::Postgres(pool) => {
             run!(pool);
-        }
-    }
-}
-
-struct ScratchDatabase {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl ScratchDatabase {
-    async fn create(admin_url: &str) -> Result<Self, sqlx::Error> {
-        let mut admin = PgConnection::connect(admin_url).await?;
-        let name = format!("gh_bench_{}", uuid::Uuid::new_v4().simple());
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await?;
-        admin.close().await?;
-        let base = admin_url
-            .rsplit_once('/')
-            .map_or(admin_url, |(base, _)| base);
-        Ok(ScratchDatabase {
-            admin_url: admin_url.to_owned(),
-            url: format!("{base}/{name}"),
-            name,
-        })
-    }
-
-    async fn drop_database(self) {
-        let result = async {
-            let mut admin = PgConnection::connect(&self.admin_url).await?;
-            sqlx::query(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut admin)
-            .await?;
-            admin.close().await
-        };
-        if let Err(error) = result.await {
-            println!("could not drop the scratch database {}: {error}", self.name);
         }
     }
 }

@@ -44,15 +44,13 @@
 //!
 //! Each page query is one backward index range scan (plans printed by the measure step).
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::time::Instant;
 
-use chrono::{Duration as Span, SecondsFormat, Utc};
-use cqrs_es::DomainEvent;
-use gatehouse_core::domain::login_attempt::{LoginAttemptEvent, LoginStarted, LoginSucceeded};
-use gatehouse_core::domain::tenant::{Tenant, TenantCommand};
-use gatehouse_core::ids::{Actor, AttemptId, ConnectionId, TenantSlug, UserId};
-use gatehouse_core::projections::Projections;
-use gatehouse_core::store::{Db, Executor, Metadata};
+use chrono::Utc;
+use gatehouse_core::store::Db;
 use sqlx::{Connection, PgConnection};
 
 /// Rows sent to the server per COPY chunk.
@@ -61,28 +59,6 @@ const COPY_CHUNK: usize = 20_000;
 const EMAILS_PER_TENANT: u64 = 20_000;
 /// Days the attempts are spread over, ending now.
 const DAYS: i64 = 30;
-/// Reasons of the failed attempts, with their safe details.
-const REASONS: &[(&str, &str)] = &[
-    (
-        "email_domain_not_allowed",
-        "the address is not in an allowed domain",
-    ),
-    (
-        "state_mismatch",
-        "the answer does not belong to this sign-in",
-    ),
-    ("idp_error", "the identity provider refused the sign-in"),
-    ("code_expired", "the code has expired"),
-    (
-        "saml_signature_invalid",
-        "the assertion signature does not verify",
-    ),
-];
-const USER_AGENTS: &[&str] = &[
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/156.0 Safari/537.36",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Version/18.0 Safari",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:140.0) Gecko/20100101 Firefox/140.0",
-];
 
 struct Settings {
     server: String,
@@ -167,27 +143,10 @@ async fn generate(settings: &Settings) {
         .await
         .expect("open the scale database (runs the migrations)");
 
-    // Tenants through the real executor, so their events are exactly what Gatehouse writes.
-    let executor = Executor::new(db.clone(), Projections::new(db.clone()));
-    let admin_actor = Actor::admin("scale-generator");
-    for n in 0..settings.tenants {
-        let slug = settings.tenant(n);
-        let command = TenantCommand::Create {
-            slug: TenantSlug::parse(&slug).expect("tenant slug"),
-            display_name: format!("Scale tenant {n}"),
-            app_url: format!("https://{slug}.example.com/"),
-            return_origins: Vec::new(),
-            actor: admin_actor.clone(),
-        };
-        let metadata = Metadata {
-            actor: admin_actor.clone(),
-            request_id: None,
-        };
-        executor
-            .execute::<Tenant>(&slug, command, &metadata)
-            .await
-            .unwrap_or_else(|e| panic!("create {slug}: {e}"));
-    }
+    let slugs: Vec<String> = (0..settings.tenants)
+        .map(|n| settings.tenant(n))
+        .collect();
+    support::create_tenants(&db, &slugs, "scale-generator").await;
 
     // Login attempts by COPY: two events per attempt.
     let mut connection = PgConnection::connect(&settings.url())
@@ -201,70 +160,21 @@ async fn generate(settings: &Settings) {
         )
         .await
         .expect("COPY events");
-    let now = Utc::now();
-    let span_ms = DAYS * 24 * 3600 * 1000;
+    let mix = support::AttemptMix {
+        tenants: &slugs,
+        emails_per_tenant: EMAILS_PER_TENANT,
+        span_ms: DAYS * 24 * 3600 * 1000,
+        attempts,
+        now: Utc::now(),
+    };
     let mut rows = csv::WriterBuilder::new()
         .has_headers(false)
         .from_writer(Vec::with_capacity(COPY_CHUNK * 700));
     let mut in_chunk = 0;
     for i in 0..attempts {
-        let mix = splitmix(i);
-        let tenant = settings.tenant(mix % settings.tenants);
-        let email_n = (mix >> 8) % EMAILS_PER_TENANT;
-        let email = format!("person{email_n}@{tenant}.example.com");
-        let attempt = AttemptId::new();
-        // Increasing time with the position, as live traffic would write it.
-        let at = now - Span::milliseconds(span_ms - (span_ms * i as i64) / attempts.max(1) as i64);
-        let connection_id = ConnectionId::parse("okta").expect("connection id");
-        let begun = LoginAttemptEvent::Started(LoginStarted {
-            tenant: TenantSlug::parse(&tenant).expect("tenant slug"),
-            connection_id: Some(connection_id),
-            protocol: Some(["oidc", "saml", "oauth2"][(mix >> 40) as usize % 3].to_owned()),
-            method: "sso".to_owned(),
-            client_ip: Some(format!(
-                "10.{}.{}.{}",
-                (mix >> 16) % 256,
-                (mix >> 24) % 256,
-                (mix >> 32) % 256
-            )),
-            user_agent: Some(USER_AGENTS[(mix >> 44) as usize % USER_AGENTS.len()].to_owned()),
-        });
-        let finished = if (mix >> 48) % 10 < 7 {
-            LoginAttemptEvent::Succeeded(LoginSucceeded {
-                issuer: format!("https://idp.{tenant}.example.com"),
-                subject: format!("sub-{email_n}"),
-                email: email.clone(),
-                name: Some(format!("Person {email_n}")),
-                user_id: UserId::new(),
-            })
-        } else {
-            let (reason, detail) = REASONS[(mix >> 52) as usize % REASONS.len()];
-            LoginAttemptEvent::Failed {
-                reason: reason.to_owned(),
-                detail: detail.to_owned(),
-                email: Some(email.clone()),
-            }
-        };
-        let actor = Actor::person(attempt);
-        let attempt_id = attempt.0.to_string();
-        for (sequence, (event, offset)) in [(begun, 0), (finished, 900)]
-            .into_iter()
-            .enumerate()
-        {
-            let time =
-                (at + Span::milliseconds(offset)).to_rfc3339_opts(SecondsFormat::Millis, true);
-            let metadata = serde_json::json!({ "time": time, "actor": actor.0 });
-            let payload = serde_json::to_string(&event).expect("event payload");
-            rows.write_record([
-                "login_attempt",
-                attempt_id.as_str(),
-                &(sequence + 1).to_string(),
-                &event.event_type(),
-                &event.event_version(),
-                &payload,
-                &metadata.to_string(),
-            ])
-            .expect("CSV row");
+        for row in mix.attempt_rows(i) {
+            rows.write_record(&row)
+                .expect("CSV row");
         }
         in_chunk += 1;
         if in_chunk == COPY_CHUNK || i + 1 == attempts {
@@ -305,14 +215,6 @@ async fn generate(settings: &Settings) {
     );
 }
 
-/// A fixed, well-mixed 64-bit value for `n` (SplitMix64), so every run generates the same data.
-fn splitmix(n: u64) -> u64 {
-    let mut z = n.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 mod measure {
     use std::time::{Duration, Instant};
 
@@ -324,7 +226,8 @@ mod measure {
     use gatehouse_core::store::Db;
     use sqlx::Row;
 
-    use super::{splitmix, Settings, DAYS, EMAILS_PER_TENANT};
+    use super::support::splitmix;
+    use super::{Settings, DAYS, EMAILS_PER_TENANT};
 
     /// Pages timed per filter.
     const PAGES: usize = 300;

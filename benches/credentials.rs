@@ -15,14 +15,15 @@
 //! - `{store}/authenticate/revoked`: a revoked one (created and revoked: refused).
 //! - `{store}/authenticate/unknown`: a token that matches no hash (the lookup alone).
 
-use std::panic::{self, AssertUnwindSafe};
+#[path = "support/mod.rs"]
+mod support;
+
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
 use gatehouse_core::projections::Projections;
 use gatehouse_core::service::{CredentialAdmin, Issuer, NewCredential};
 use gatehouse_core::store::{Credentials, Db, Executor, Metadata};
-use sqlx::{Connection, PgConnection};
 use tokio::runtime::Runtime;
 
 const CREDENTIALS: usize = 1_000;
@@ -49,28 +50,9 @@ fn main() {
         criterion.final_summary();
         return;
     }
-    let admin_url = std::env::var("GATEHOUSE_BENCH_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    match runtime.block_on(ScratchDatabase::create(&admin_url)) {
-        Ok(scratch) => {
-            let postgres = runtime
-                .block_on(Db::connect(&scratch.url))
-                .expect("PostgreSQL store");
-            let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-                bench_store(&mut criterion, &runtime, "postgres", postgres.clone());
-            }));
-            if let Db::Postgres(pool) = postgres {
-                runtime.block_on(pool.close());
-            }
-            runtime.block_on(scratch.drop_database());
-            if let Err(payload) = outcome {
-                panic::resume_unwind(payload);
-            }
-        }
-        Err(error) => {
-            println!("PostgreSQL at {admin_url} is unreachable ({error}); skipping postgres/*")
-        }
-    }
+    support::on_scratch_postgres(&runtime, |postgres| {
+        bench_store(&mut criterion, &runtime, "postgres", postgres);
+    });
     criterion.final_summary();
 }
 
@@ -150,45 +132,4 @@ fn bench_store(criterion: &mut Criterion, runtime: &Runtime, store: &str, db: Db
         });
     }
     group.finish();
-}
-
-struct ScratchDatabase {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl ScratchDatabase {
-    async fn create(admin_url: &str) -> Result<Self, sqlx::Error> {
-        let mut admin = PgConnection::connect(admin_url).await?;
-        let name = format!("gh_bench_{}", uuid::Uuid::new_v4().simple());
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await?;
-        admin.close().await?;
-        let base = admin_url
-            .rsplit_once('/')
-            .map_or(admin_url, |(base, _)| base);
-        Ok(ScratchDatabase {
-            admin_url: admin_url.to_owned(),
-            url: format!("{base}/{name}"),
-            name,
-        })
-    }
-
-    async fn drop_database(self) {
-        let result = async {
-            let mut admin = PgConnection::connect(&self.admin_url).await?;
-            sqlx::query(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut admin)
-            .await?;
-            admin.close().await
-        };
-        if let Err(error) = result.await {
-            println!("could not drop the scratch database {}: {error}", self.name);
-        }
-    }
 }

@@ -7,7 +7,9 @@
 //! `GATEHOUSE_BENCH_PROJECTION_EVENTS` sets the store size (default 200,000 events: ten tenants
 //! created through the executor, then login attempts of two events each, `login.started` and
 //! `login.succeeded` (70%) or `login.failed`, serialized from the core's own event types and
-//! inserted straight into the event store). `GATEHOUSE_BENCH_STORES` (e.g. `sqlite`) limits the
+//! inserted straight into the event store by benches/support, shared with benches/audit_scale.rs;
+//! the figures below were measured when this bench had its own, plainer copy of the generator:
+//! one failure reason, no display names). `GATEHOUSE_BENCH_STORES` (e.g. `sqlite`) limits the
 //! stores. PostgreSQL: a throwaway database `gh_bench_<random>` on `GATEHOUSE_BENCH_PG` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`), dropped at the end; skipped when unreachable.
 //!
@@ -55,18 +57,16 @@
 //! would need the audit indexes built after the load (not done: a rebuild that dies half-way
 //! would leave them missing) or fewer of them.
 
-use std::panic::{self, AssertUnwindSafe};
+#[path = "support/mod.rs"]
+mod support;
+
 use std::time::{Duration, Instant};
 
-use chrono::{Duration as Span, SecondsFormat, Utc};
-use cqrs_es::DomainEvent;
+use chrono::Utc;
 use criterion::{Criterion, Throughput};
-use gatehouse_core::domain::login_attempt::{LoginAttemptEvent, LoginStarted, LoginSucceeded};
-use gatehouse_core::domain::tenant::{Tenant, TenantCommand};
-use gatehouse_core::ids::{Actor, AttemptId, ConnectionId, TenantSlug, UserId};
-use gatehouse_core::projections::{self, Projections};
-use gatehouse_core::store::{Db, Executor, Metadata};
-use sqlx::{Connection, PgConnection, QueryBuilder};
+use gatehouse_core::projections;
+use gatehouse_core::store::Db;
+use sqlx::QueryBuilder;
 use tokio::runtime::Runtime;
 
 const TENANTS: usize = 10;
@@ -100,28 +100,9 @@ fn main() {
     }
 
     if stores.contains("postgres") {
-        let admin_url = std::env::var("GATEHOUSE_BENCH_PG")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-        match runtime.block_on(ScratchDatabase::create(&admin_url)) {
-            Ok(scratch) => {
-                let postgres = runtime
-                    .block_on(Db::connect(&scratch.url))
-                    .expect("PostgreSQL store");
-                let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-                    bench_store(&mut criterion, &runtime, "postgres", &postgres, events);
-                }));
-                if let Db::Postgres(pool) = postgres {
-                    runtime.block_on(pool.close());
-                }
-                runtime.block_on(scratch.drop_database());
-                if let Err(payload) = outcome {
-                    panic::resume_unwind(payload);
-                }
-            }
-            Err(error) => {
-                println!("PostgreSQL at {admin_url} is unreachable ({error}); skipping postgres/*")
-            }
-        }
+        support::on_scratch_postgres(&runtime, |postgres| {
+            bench_store(&mut criterion, &runtime, "postgres", &postgres, events);
+        });
     }
     criterion.final_summary();
 }
@@ -172,76 +153,19 @@ fn bench_store(criterion: &mut Criterion, runtime: &Runtime, store: &str, db: &D
 /// Fills the event store: ten tenants through the executor, then login attempts written
 /// straight into `events`. Returns the number of events.
 async fn generate(db: &Db, events: usize) -> u64 {
-    let executor = Executor::new(db.clone(), Projections::new(db.clone()));
-    let admin = Actor::admin("projection-bench");
-    let metadata = Metadata {
-        actor: admin.clone(),
-        request_id: None,
-    };
-    for n in 0..TENANTS {
-        let slug = tenant(n);
-        let command = TenantCommand::Create {
-            slug: TenantSlug::parse(&slug).expect("tenant slug"),
-            display_name: format!("Bench tenant {n}"),
-            app_url: format!("https://{slug}.example.com/"),
-            return_origins: Vec::new(),
-            actor: admin.clone(),
-        };
-        executor
-            .execute::<Tenant>(&slug, command, &metadata)
-            .await
-            .unwrap_or_else(|e| panic!("create {slug}: {e}"));
-    }
-
+    let slugs: Vec<String> = (0..TENANTS).map(tenant).collect();
+    support::create_tenants(db, &slugs, "projection-bench").await;
     let attempts = events.saturating_sub(TENANTS) / 2;
-    let now = Utc::now();
+    let mix = support::AttemptMix {
+        tenants: &slugs,
+        emails_per_tenant: 5_000,
+        span_ms: attempts as i64 * 1_000,
+        attempts: attempts as u64,
+        now: Utc::now(),
+    };
     let mut rows: Vec<[String; 7]> = Vec::with_capacity(INSERT_CHUNK);
     for i in 0..attempts {
-        let mix = splitmix(i as u64);
-        let tenant = tenant(mix as usize % TENANTS);
-        let email = format!("person{}@{tenant}.example.com", (mix >> 8) % 5_000);
-        let attempt = AttemptId::new();
-        let at = now - Span::milliseconds((attempts - i) as i64 * 1_000);
-        let started = LoginAttemptEvent::Started(LoginStarted {
-            tenant: TenantSlug::parse(&tenant).expect("tenant slug"),
-            connection_id: Some(ConnectionId::parse("okta").expect("connection id")),
-            protocol: Some("oidc".to_owned()),
-            method: "sso".to_owned(),
-            client_ip: Some(format!("10.0.{}.{}", (mix >> 16) % 256, (mix >> 24) % 256)),
-            user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0".to_owned()),
-        });
-        let finished = if (mix >> 48) % 10 < 7 {
-            LoginAttemptEvent::Succeeded(LoginSucceeded {
-                issuer: format!("https://idp.{tenant}.example.com"),
-                subject: format!("sub-{}", (mix >> 8) % 5_000),
-                email: email.clone(),
-                name: None,
-                user_id: UserId::new(),
-            })
-        } else {
-            LoginAttemptEvent::Failed {
-                reason: "email_domain_not_allowed".to_owned(),
-                detail: "the address is not in an allowed domain".to_owned(),
-                email: Some(email),
-            }
-        };
-        let actor = Actor::person(attempt);
-        for (sequence, (event, offset)) in [(started, 0), (finished, 900)]
-            .into_iter()
-            .enumerate()
-        {
-            let time =
-                (at + Span::milliseconds(offset)).to_rfc3339_opts(SecondsFormat::Millis, true);
-            rows.push([
-                "login_attempt".to_owned(),
-                attempt.0.to_string(),
-                (sequence + 1).to_string(),
-                event.event_type(),
-                event.event_version(),
-                serde_json::to_string(&event).expect("event payload"),
-                serde_json::json!({ "time": time, "actor": actor.0 }).to_string(),
-            ]);
-        }
+        rows.extend(mix.attempt_rows(i as u64));
         if rows.len() >= INSERT_CHUNK || i + 1 == attempts {
             insert(db, &rows).await;
             rows.clear();
@@ -295,53 +219,4 @@ async fn insert(db: &Db, rows: &[[String; 7]]) {
 
 fn tenant(n: usize) -> String {
     format!("bench-{n:02}")
-}
-
-/// A fixed, well-mixed 64-bit value for `n` (SplitMix64), so every run generates the same mix.
-fn splitmix(n: u64) -> u64 {
-    let mut z = n.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-struct ScratchDatabase {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl ScratchDatabase {
-    async fn create(admin_url: &str) -> Result<Self, sqlx::Error> {
-        let mut admin = PgConnection::connect(admin_url).await?;
-        let name = format!("gh_bench_{}", uuid::Uuid::new_v4().simple());
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await?;
-        admin.close().await?;
-        let base = admin_url
-            .rsplit_once('/')
-            .map_or(admin_url, |(base, _)| base);
-        Ok(ScratchDatabase {
-            admin_url: admin_url.to_owned(),
-            url: format!("{base}/{name}"),
-            name,
-        })
-    }
-
-    async fn drop_database(self) {
-        let result = async {
-            let mut admin = PgConnection::connect(&self.admin_url).await?;
-            sqlx::query(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut admin)
-            .await?;
-            admin.close().await
-        };
-        if let Err(error) = result.await {
-            println!("could not drop the scratch database {}: {error}", self.name);
-        }
-    }
 }

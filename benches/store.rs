@@ -29,7 +29,9 @@
 //! On PostgreSQL, `outcome_failed` runs as a backward scan of the primary key filtering tenant
 //! and outcome (~6,000 rows read for 100), not on `audit_log_tenant_outcome`.
 
-use std::panic::{self, AssertUnwindSafe};
+#[path = "support/mod.rs"]
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,7 +42,6 @@ use gatehouse_core::domain::login_attempt::{
 use gatehouse_core::ids::{Actor, AttemptId, ConnectionId, TenantSlug, UserId};
 use gatehouse_core::projections::{AuditFilter, AuditReader, Projections};
 use gatehouse_core::store::{Db, Executor, Metadata};
-use sqlx::{Connection, PgConnection};
 use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
 
@@ -70,30 +71,9 @@ fn main() {
         .expect("SQLite store");
     bench_store(&mut criterion, &runtime, "sqlite", sqlite);
 
-    let admin_url = std::env::var("GATEHOUSE_BENCH_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    match runtime.block_on(ScratchDatabase::create(&admin_url)) {
-        Ok(scratch) => {
-            let postgres = runtime
-                .block_on(Db::connect(&scratch.url))
-                .expect("PostgreSQL store");
-            // The scratch database is dropped even when a benchmark panics.
-            let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-                bench_store(&mut criterion, &runtime, "postgres", postgres.clone());
-            }));
-            if let Db::Postgres(pool) = postgres {
-                runtime.block_on(pool.close());
-            }
-            runtime.block_on(scratch.drop_database());
-            if let Err(payload) = outcome {
-                panic::resume_unwind(payload);
-            }
-        }
-        Err(error) => {
-            println!("PostgreSQL at {admin_url} is unreachable ({error}); skipping postgres/*");
-        }
-    }
-
+    support::on_scratch_postgres(&runtime, |postgres| {
+        bench_store(&mut criterion, &runtime, "postgres", postgres);
+    });
     criterion.final_summary();
 }
 
@@ -288,46 +268,4 @@ fn tenant_name(index: usize) -> String {
 
 fn email_name(tenant: usize, index: usize) -> String {
     format!("user{index}@tenant-{tenant:02}.test")
-}
-
-/// A PostgreSQL database that exists only for this run.
-struct ScratchDatabase {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl ScratchDatabase {
-    async fn create(admin_url: &str) -> Result<Self, sqlx::Error> {
-        let mut admin = PgConnection::connect(admin_url).await?;
-        let name = format!("gh_bench_{}", uuid::Uuid::new_v4().simple());
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await?;
-        admin.close().await?;
-        let base = admin_url
-            .rsplit_once('/')
-            .map_or(admin_url, |(base, _)| base);
-        Ok(ScratchDatabase {
-            admin_url: admin_url.to_owned(),
-            url: format!("{base}/{name}"),
-            name,
-        })
-    }
-
-    async fn drop_database(self) {
-        let result = async {
-            let mut admin = PgConnection::connect(&self.admin_url).await?;
-            sqlx::query(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut admin)
-            .await?;
-            admin.close().await
-        };
-        if let Err(error) = result.await {
-            println!("could not drop the scratch database {}: {error}", self.name);
-        }
-    }
 }
