@@ -197,36 +197,6 @@ async fn append_many(
     Ok(())
 }
 
-/// True when the event store holds the event `event_key` (`aggregate_type:aggregate_id:sequence`)
-/// names.
-async fn event_exists<'e, E, DB>(executor: E, event_key: &str) -> Result<bool, sqlx::Error>
-where
-    E: sqlx::Executor<'e, Database = DB>,
-    DB: sqlx::Database,
-    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
-    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    let Some((kind, rest)) = event_key.split_once(':') else {
-        return Ok(false);
-    };
-    let Some((id, sequence)) = rest.rsplit_once(':') else {
-        return Ok(false);
-    };
-    let Ok(sequence) = sequence.parse::<i64>() else {
-        return Ok(false);
-    };
-    let found = sqlx::query(
-        "SELECT 1 FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3",
-    )
-    .bind(kind)
-    .bind(id)
-    .bind(sequence)
-    .fetch_optional(executor)
-    .await?;
-    Ok(found.is_some())
-}
-
 /// Chains the audit rows written before the chain existed, once, in row id order: run at start.
 /// The first node to take the `audit_chain_backfill` marker does it; returns the rows chained.
 /// Only rows of tenants that have no chain yet, and only rows an event in the store accounts
@@ -256,7 +226,7 @@ pub async fn backfill(db: &Db) -> Result<u64, StoreError> {
             // Only a row that an event in the store accounts for: a row written straight into
             // the table (with the marker set again) stays out of the chain, so verify names it.
             let event_key: String = r.try_get(0)?;
-            if !event_exists(pool, &event_key).await? {
+            if !super::event_recorded(db, &event_key).await? {
                 tracing::warn!(%event_key, "an audit row no event accounts for was not chained");
                 continue;
             }

@@ -40,6 +40,7 @@ use std::sync::OnceLock;
 use sha2::{Digest, Sha256};
 
 use super::audit::AuditRow;
+use crate::store::{Db, StoreError};
 
 pub use append::{append_batch, backfill, checkpoint_stale};
 pub(crate) use batch::insert_chained_batch;
@@ -204,3 +205,28 @@ pub fn installed() -> Option<&'static ChainConfig> {
 
 #[cfg(test)]
 mod tests;
+
+/// True when the event store holds the event that `event_key` (`aggregate_type:aggregate_id:
+/// sequence`) names.
+async fn event_recorded(db: &Db, event_key: &str) -> Result<bool, StoreError> {
+    let Some((kind, rest)) = event_key.split_once(':') else {
+        return Ok(false);
+    };
+    let Some((id, sequence)) = rest.rsplit_once(':') else {
+        return Ok(false);
+    };
+    let Ok(sequence) = sequence.parse::<i64>() else {
+        return Ok(false);
+    };
+    Ok(crate::on_db!(db, |pool| {
+        sqlx::query(
+            "SELECT 1 FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3",
+        )
+        .bind(kind)
+        .bind(id)
+        .bind(sequence)
+        .fetch_optional(pool)
+        .await?
+        .is_some()
+    }))
+}

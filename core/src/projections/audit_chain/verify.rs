@@ -386,20 +386,7 @@ async fn load_checkpoints(db: &Db, tenant: &str) -> Result<Vec<Checkpoint>, Stor
 /// altered one, two entries that changed places, or an entry whose predecessor was removed (and
 /// later positions renumbered).
 async fn classify_break(db: &Db, tenant: &str, b: Break) -> Result<ChainProblem, StoreError> {
-    let event_exists = match parse_event_key(&b.event_key) {
-        None => false,
-        Some((kind, id, sequence)) => on_db!(db, |pool| {
-            sqlx::query(
-                "SELECT 1 FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3",
-            )
-            .bind(kind)
-            .bind(id)
-            .bind(sequence)
-            .fetch_optional(pool)
-            .await?
-            .is_some()
-        }),
-    };
+    let event_exists = super::event_recorded(db, &b.event_key).await?;
     let at = |kind, detail: String| ChainProblem {
         kind,
         position: Some(b.position),
@@ -464,12 +451,6 @@ async fn classify_break(db: &Db, tenant: &str, b: Break) -> Result<ChainProblem,
             b.event_key
         ),
     ))
-}
-
-fn parse_event_key(key: &str) -> Option<(&str, &str, i64)> {
-    let (kind, rest) = key.split_once(':')?;
-    let (id, sequence) = rest.rsplit_once(':')?;
-    Some((kind, id, sequence.parse().ok()?))
 }
 
 /// Checkpoints past the end, or a recorded head beyond (or different from) the last entry.
